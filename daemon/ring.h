@@ -1,0 +1,67 @@
+/*
+ * ring.h - the event store's in-memory ring: fixed-size records, each holding
+ * one already-encoded message, numbered by a 64-bit sequence number that
+ * starts at 1. Appending never blocks and never grows memory: the oldest
+ * record is overwritten. Readers keep their own cursor (the last sequence
+ * number they consumed); a reader that fell behind gets a gap and skips
+ * ahead. The ring knows nothing about clients, JSON or sockets.
+ *
+ * Each record reserves RING_PRE bytes in front of its payload so that the
+ * WebSocket layer can write the frame header in place (lws' LWS_PRE).
+ */
+#ifndef SW_RING_H
+#define SW_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_PRE 16
+
+struct ring;
+
+struct ring *ring_new(size_t capacity, size_t payload_max);
+void ring_free(struct ring *r);
+
+size_t ring_capacity(const struct ring *r);
+size_t ring_payload_max(const struct ring *r);
+/* newest sequence number, 0 while empty */
+uint64_t ring_last_seq(const struct ring *r);
+/* oldest sequence number still held, 0 while empty */
+uint64_t ring_oldest_seq(const struct ring *r);
+
+/*
+ * Two-step append, so the payload can contain its own sequence number:
+ * ring_reserve() returns the buffer of the next record (payload_max bytes,
+ * with RING_PRE writable bytes before it) and its sequence number;
+ * ring_commit() publishes it with the payload's length. A reserve that is
+ * not committed is simply discarded by the next reserve.
+ */
+unsigned char *ring_reserve(struct ring *r, uint64_t *seq);
+int ring_commit(struct ring *r, size_t len);
+
+/* Convenience: reserve + copy + commit. Returns the seq, 0 if len too big. */
+uint64_t ring_append(struct ring *r, const void *data, size_t len);
+
+enum ring_read_result {
+	RING_EMPTY = 0, /* nothing after *cursor */
+	RING_DATA,      /* *data/*len hold record *cursor + 1; cursor advanced */
+	RING_GAP,       /* records gap_from..gap_to are gone; cursor moved to gap_to */
+};
+
+struct ring_gap {
+	uint64_t from, to;
+};
+
+/*
+ * Read the record after *cursor. *data points into the ring and stays valid
+ * until the next append (the caller writes it out before going back to the
+ * loop). A cursor beyond the last seq is treated as the last seq.
+ */
+enum ring_read_result ring_read(const struct ring *r, uint64_t *cursor,
+				const unsigned char **data, size_t *len,
+				struct ring_gap *gap);
+
+/* How many records lie after cursor (what a reader has still to read). */
+uint64_t ring_pending(const struct ring *r, uint64_t cursor);
+
+#endif
