@@ -6,6 +6,7 @@ CC      ?= cc
 PKGS    := libwebsockets dbus-1 jansson
 PYTHON  := /usr/bin/python3
 BUILD   := build
+VERSION := 0.1.0
 ASAN    := $(BUILD)/asan
 
 # Debian packages needed to build, test and demo (one list; `make deps`
@@ -15,7 +16,7 @@ DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	python3-dbusmock python3-websockets chromium nodejs npm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS_ALL = -D_GNU_SOURCE -Iprotocol -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS_ALL = -D_GNU_SOURCE -DSPINEWATCH_VERSION=\"$(VERSION)\" -DSPINEWATCH_WEB_ROOT=\"$(CURDIR)/web\" -Iprotocol -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
 CFLAGS_ALL = -std=c11 $(WARN) $(CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm

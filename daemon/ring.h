@@ -44,7 +44,7 @@ uint64_t ring_append(struct ring *r, const void *data, size_t len);
 
 enum ring_read_result {
 	RING_EMPTY = 0, /* nothing after *cursor */
-	RING_DATA,      /* *data/*len hold record *cursor + 1; cursor advanced */
+	RING_DATA,      /* data and len hold record cursor+1; cursor advanced */
 	RING_GAP,       /* records gap_from..gap_to are gone; cursor moved to gap_to */
 };
 

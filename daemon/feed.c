@@ -1,0 +1,347 @@
+/*
+ * feed.c - the WebSocket feed (protocol: websocket-feed.md).
+ *
+ * One lws_write() per WRITEABLE callback, in this order: the hello, a pending
+ * error (then close), the next event or gap notice, the newest live posture
+ * samples; then ask for WRITEABLE again while anything is left. lws only
+ * reports a client writeable once its previous frame is fully sent, so a slow
+ * client holds at most one frame here; the ring moves on without it and it
+ * gets a gap notice when it catches up.
+ */
+#include "feed.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#define SENSORS_IN_HELLO SENSORS_MAX
+
+struct feed {
+	struct feed_config cfg;
+	struct lws_context *ctx;
+	struct lws_protocols proto;
+	unsigned clients;
+	struct log_ratelimit rl_reject, rl_client;
+};
+
+/* per WebSocket session */
+struct pss {
+	uint64_t cursor;           /* last event seq sent */
+	uint64_t posture_cursor;   /* last live posture record sent */
+	unsigned char *hello;      /* LWS_PRE + JSON, until sent */
+	size_t hello_len;
+	const char *error_code, *error_message;
+	size_t rx_len;
+	bool established;
+};
+
+_Static_assert(RING_PRE >= LWS_PRE, "ring headroom must hold a WebSocket frame header");
+
+/* ---- access gate --------------------------------------------------------- */
+
+static bool path_ok(struct lws *wsi)
+{
+	char uri[64];
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+		return false;
+	return !strcmp(uri, FEED_PATH);
+}
+
+/* Origin's host[:port] must equal Host (browsers omit default ports in both). */
+static bool origin_ok(struct lws *wsi)
+{
+	char origin[256], host[256];
+	const char *p;
+	size_t n;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0)
+		return true;  /* not a browser: scripts, websocat */
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	p = strstr(origin, "://");
+	if (!p)
+		return false;  /* "null" and friends */
+	p += 3;
+	n = strcspn(p, "/");
+	return n == strlen(host) && !strncasecmp(p, host, n);
+}
+
+/* "since" query argument: 1 if present and valid, 0 if absent, -1 if bad */
+static int parse_since(struct lws *wsi, uint64_t *since)
+{
+	char buf[64];
+	const char *v = lws_get_urlarg_by_name(wsi, "since=", buf, sizeof(buf));
+	char *end;
+	unsigned long long n;
+
+	if (!v) {
+		/* "?since" without a value, or too long to be a number */
+		if (lws_get_urlarg_by_name(wsi, "since", buf, sizeof(buf)))
+			return -1;
+		return 0;
+	}
+	if (*v < '0' || *v > '9' || strlen(v) > 20)
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end)
+		return -1;
+	*since = n;
+	return 1;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void build_hello(struct feed *f, struct pss *pss)
+{
+	struct feed_sensor_info sensors[SENSORS_IN_HELLO];
+	const struct ring *ev = store_events(f->cfg.store);
+	struct feed_hello h = {
+		.version = f->cfg.version,
+		.stream = f->cfg.stream_id,
+		.ts_ms = clock_epoch_ms(),
+		.last_seq = ring_last_seq(ev),
+		.oldest_seq = ring_oldest_seq(ev),
+		.threshold_deg = f->cfg.detector->threshold_deg,
+		.hysteresis_deg = f->cfg.detector->hysteresis_deg,
+		.delay_ms = f->cfg.detector->delay_ms,
+		.calibration_ms = f->cfg.detector->calibration_ms,
+		.sensors = sensors,
+	};
+	size_t len;
+	char *json;
+
+	h.n_sensors = sensors_snapshot(f->cfg.sensors, sensors, SENSORS_IN_HELLO);
+	json = feed_encode_hello(&h, &len);
+	if (!json)
+		return;
+	pss->hello = malloc(LWS_PRE + len);
+	if (pss->hello) {
+		memcpy(pss->hello + LWS_PRE, json, len);
+		pss->hello_len = len;
+	}
+	free(json);
+}
+
+static int write_text(struct lws *wsi, unsigned char *payload, size_t len)
+{
+	int n = lws_write(wsi, payload, len, LWS_WRITE_TEXT);
+
+	return n < (int)len ? -1 : 0;
+}
+
+static int write_small(struct lws *wsi, int (*enc)(char *buf, size_t cap, const void *a),
+		       const void *arg)
+{
+	unsigned char buf[LWS_PRE + 256];
+	int n = enc((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, arg);
+
+	if (n < 0)
+		return -1;
+	return write_text(wsi, buf + LWS_PRE, (size_t)n);
+}
+
+static int enc_gap(char *buf, size_t cap, const void *a)
+{
+	const struct ring_gap *g = a;
+
+	return feed_encode_gap(g->from, g->to, buf, cap);
+}
+
+static int enc_error(char *buf, size_t cap, const void *a)
+{
+	const struct pss *pss = a;
+
+	return feed_encode_error(pss->error_code, pss->error_message, buf, cap);
+}
+
+static bool has_pending(struct feed *f, const struct pss *pss)
+{
+	return pss->hello || pss->error_code ||
+	       ring_pending(store_events(f->cfg.store), pss->cursor) ||
+	       ring_pending(store_postures(f->cfg.store), pss->posture_cursor);
+}
+
+/* Send the next frame this client is due. 0: sent or nothing; -1: close. */
+static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
+{
+	const unsigned char *data;
+	size_t len;
+	struct ring_gap gap;
+	const struct ring *postures = store_postures(f->cfg.store);
+
+	if (pss->hello) {
+		int r = write_text(wsi, pss->hello + LWS_PRE, pss->hello_len);
+
+		free(pss->hello);
+		pss->hello = NULL;
+		return r;
+	}
+	if (pss->error_code) {
+		write_small(wsi, enc_error, pss);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				 (unsigned char *)pss->error_code, strlen(pss->error_code));
+		return -1;
+	}
+	switch (ring_read(store_events(f->cfg.store), &pss->cursor, &data, &len, &gap)) {
+	case RING_GAP:
+		return write_small(wsi, enc_gap, &gap);
+	case RING_DATA:
+		/* ring records keep RING_PRE >= LWS_PRE writable bytes before data */
+		return write_text(wsi, (unsigned char *)data, len);
+	case RING_EMPTY:
+		break;
+	}
+	/* live posture: only the newest matters, skipping is not a gap */
+	for (;;) {
+		switch (ring_read(postures, &pss->posture_cursor, &data, &len, &gap)) {
+		case RING_GAP:
+			continue;
+		case RING_DATA:
+			return write_text(wsi, (unsigned char *)data, len);
+		case RING_EMPTY:
+			return 0;
+		}
+	}
+}
+
+/* ---- the protocol callback ------------------------------------------------ */
+
+static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			 void *user, void *in, size_t len)
+{
+	const struct lws_protocols *proto = lws_get_protocol(wsi);
+	struct feed *f = proto ? proto->user : NULL;
+	struct pss *pss = user;
+	uint64_t since = 0;
+	int r;
+
+	if (!f)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!path_ok(wsi)) {
+			log_rl(&f->rl_reject, LOG_INFO, "feed: refused a WebSocket upgrade on another path");
+			return 1;
+		}
+		if (!origin_ok(wsi)) {
+			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a WebSocket from a foreign Origin");
+			return 1;
+		}
+		if (f->clients >= f->cfg.max_clients) {
+			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a client: %u connected already",
+			       f->clients);
+			return 1;
+		}
+		return 0;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(pss, 0, sizeof(*pss));
+		pss->established = true;
+		f->clients++;
+		build_hello(f, pss);
+		if (!pss->hello)
+			return -1;
+		r = parse_since(wsi, &since);
+		if (r < 0) {
+			pss->error_code = "bad-since";
+			pss->error_message = "since must be a decimal integer";
+		} else {
+			uint64_t last = ring_last_seq(store_events(f->cfg.store));
+
+			pss->cursor = r > 0 && since < last ? since : last;
+		}
+		pss->posture_cursor = ring_last_seq(store_postures(f->cfg.store));
+		lws_callback_on_writable(wsi);
+		return 0;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (send_next(f, wsi, pss) < 0)
+			return -1;
+		if (has_pending(f, pss))
+			lws_callback_on_writable(wsi);
+		return 0;
+
+	case LWS_CALLBACK_RECEIVE:
+		/* protocol 1 has no client messages: ignore them, within reason */
+		pss->rx_len += len;
+		if (pss->rx_len > FEED_MAX_CLIENT_MESSAGE) {
+			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent %zu bytes",
+			       pss->rx_len);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+			return -1;
+		}
+		if (lws_is_final_fragment(wsi))
+			pss->rx_len = 0;
+		return 0;
+
+	case LWS_CALLBACK_CLOSED:
+		if (pss->established) {
+			f->clients--;
+			pss->established = false;
+		}
+		free(pss->hello);
+		pss->hello = NULL;
+		return 0;
+
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static void on_store(void *user)
+{
+	struct feed *f = user;
+
+	if (f->ctx && f->clients)
+		lws_callback_on_writable_all_protocol(f->ctx, &f->proto);
+}
+
+struct feed *feed_new(const struct feed_config *cfg)
+{
+	struct feed *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->cfg = *cfg;
+	if (!f->cfg.max_clients)
+		f->cfg.max_clients = FEED_DEFAULT_MAX_CLIENTS;
+	f->proto.name = FEED_SUBPROTOCOL;
+	f->proto.callback = feed_callback;
+	f->proto.per_session_data_size = sizeof(struct pss);
+	f->proto.rx_buffer_size = FEED_MAX_CLIENT_MESSAGE;
+	f->proto.user = f;
+	store_set_listener(cfg->store, on_store, f);
+	return f;
+}
+
+void feed_free(struct feed *f)
+{
+	if (!f)
+		return;
+	store_set_listener(f->cfg.store, NULL, NULL);
+	free(f);
+}
+
+struct lws_protocols feed_protocol(struct feed *f)
+{
+	return f->proto;
+}
+
+void feed_attach(struct feed *f, struct lws_context *ctx)
+{
+	f->ctx = ctx;
+}
+
+unsigned feed_clients(const struct feed *f)
+{
+	return f->clients;
+}

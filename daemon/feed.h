@@ -1,0 +1,43 @@
+/*
+ * feed.h - the WebSocket feed at /ws: access gate (path, Origin, client
+ * cap), the hello, `since` replay, and streaming events and live posture
+ * samples from the event store. Each client is a pair of cursors into the
+ * store's rings; frames are the rings' bytes, encoded once for everyone.
+ */
+#ifndef SW_FEED_H
+#define SW_FEED_H
+
+#include <libwebsockets.h>
+
+#include "detector.h"
+#include "sensors.h"
+#include "store.h"
+
+#define FEED_PATH "/ws"
+#define FEED_MAX_CLIENT_MESSAGE 4096
+#define FEED_DEFAULT_MAX_CLIENTS 64
+
+struct feed;
+
+struct feed_config {
+	struct store *store;
+	struct sensors *sensors;
+	const struct detector_config *detector;
+	const char *stream_id;   /* 16 hex digits, new every run */
+	const char *version;
+	unsigned max_clients;
+};
+
+struct feed *feed_new(const struct feed_config *cfg);
+void feed_free(struct feed *f);
+
+/* The protocol entry for the vhost (it must be the vhost's first protocol,
+ * so that clients without a subprotocol land on it too). */
+struct lws_protocols feed_protocol(struct feed *f);
+
+/* After the context exists: lets the feed wake its clients. */
+void feed_attach(struct feed *f, struct lws_context *ctx);
+
+unsigned feed_clients(const struct feed *f);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * loop.h - the daemon's one event loop: libwebsockets' default poll loop,
+ * with libdbus' watches, timeouts and dispatching plugged into it, a
+ * signalfd for SIGINT/SIGTERM, and one-shot timers for the other modules.
+ * Nothing here polls or wakes up periodically: every wake-up is an fd event
+ * or a timer someone asked for.
+ */
+#ifndef SW_LOOP_H
+#define SW_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dbus/dbus.h>
+#include <libwebsockets.h>
+
+struct loop;
+
+/* The raw-file protocol for adopted fds; put it in the vhost's protocol list. */
+#define LOOP_PROTOCOL_NAME "spinewatch-loop"
+extern const struct lws_protocols loop_protocol;
+
+struct loop *loop_new(struct lws_context *ctx, struct lws_vhost *vh);
+/* Detaches D-Bus and cancels timers; call before lws_context_destroy(). */
+void loop_free(struct loop *l);
+
+/* Plug a connection's watches/timeouts/dispatch into the loop. */
+int loop_attach_dbus(struct loop *l, DBusConnection *conn);
+void loop_detach_dbus(struct loop *l);
+
+/* SIGINT/SIGTERM end loop_run(); call before any thread could exist. */
+int loop_watch_signals(struct loop *l);
+
+/* Runs until loop_quit() or a signal; returns the exit status given. */
+int loop_run(struct loop *l);
+void loop_quit(struct loop *l, int status);
+
+/* One-shot timers (wrapping lws' sorted-usec lists). The struct is owned by
+ * the caller and must stay alive (or be cancelled) while armed. */
+struct loop_timer;
+typedef void (*loop_timer_fn)(struct loop_timer *t);
+struct loop_timer {
+	lws_sorted_usec_list_t sul;  /* first: container_of from the sul */
+	struct loop *loop;
+	loop_timer_fn fn;
+	void *user;
+	bool armed;
+};
+
+void loop_timer_init(struct loop_timer *t, struct loop *l, loop_timer_fn fn, void *user);
+void loop_timer_start(struct loop_timer *t, int64_t delay_ms);
+void loop_timer_cancel(struct loop_timer *t);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * server.c - lws context and vhost: static dashboard + feed on one port.
+ */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+int server_parse_listen(const char *spec, char *host, size_t host_len, int *port)
+{
+	const char *colon, *h = spec;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (!spec || !*spec)
+		return -1;
+	if (*spec == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = spec + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || memchr(spec, ':', (size_t)(colon - spec)))
+			return -1;  /* bare IPv6 needs brackets */
+		hl = (size_t)(colon - spec);
+	}
+	if (hl == 0 || hl >= host_len)
+		return -1;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	char buf[512];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_msg(level == LLL_ERR ? LOG_ERR : level == LLL_WARN ? LOG_WARNING : LOG_DEBUG,
+		"lws: %s", buf);
+}
+
+int server_start(struct server *s, const struct server_config *cfg)
+{
+	struct lws_context_creation_info info;
+	uint64_t opts = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+			LWS_SERVER_OPTION_VALIDATE_UTF8;
+
+	memset(s, 0, sizeof(*s));
+	if (server_parse_listen(cfg->listen, s->host, sizeof(s->host), &s->port)) {
+		log_error("invalid listen address '%s' (want HOST:PORT or [IPV6]:PORT)",
+			  cfg->listen ? cfg->listen : "");
+		return -1;
+	}
+	lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE :
+			  LLL_ERR | LLL_WARN, lws_log_emit);
+
+	s->protocols[0] = cfg->feed;
+	s->protocols[1] = *cfg->loop;
+	/* protocols[2] stays zeroed: the terminator */
+
+	s->mount.mountpoint = "/";
+	s->mount.mountpoint_len = 1;
+	s->mount.origin = cfg->web_root;
+	s->mount.def = "index.html";
+	s->mount.origin_protocol = LWSMPRO_FILE;
+
+	memset(&info, 0, sizeof(info));
+	info.options = opts | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	s->ctx = lws_create_context(&info);
+	if (!s->ctx) {
+		log_error("cannot create the libwebsockets context");
+		return -1;
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.options = opts;
+	if (!strchr(s->host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.vhost_name = "spinewatch";
+	info.port = s->port;
+	info.iface = s->host;
+	info.protocols = s->protocols;
+	info.mounts = &s->mount;
+	s->vh = lws_create_vhost(s->ctx, &info);
+	if (!s->vh) {
+		log_error("cannot listen on %s (address in use or not available?)", cfg->listen);
+		lws_context_destroy(s->ctx);
+		s->ctx = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void server_stop(struct server *s)
+{
+	if (s->ctx)
+		lws_context_destroy(s->ctx);
+	s->ctx = NULL;
+	s->vh = NULL;
+}

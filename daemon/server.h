@@ -1,0 +1,36 @@
+/*
+ * server.h - the HTTP/WebSocket server setup: parses the listen address,
+ * creates the lws context and the one vhost that serves the dashboard's
+ * static files at / and the feed at /ws, and carries the loop's raw-file
+ * protocol. Routes lws' own log lines into ours.
+ */
+#ifndef SW_SERVER_H
+#define SW_SERVER_H
+
+#include <libwebsockets.h>
+
+#define SERVER_DEFAULT_LISTEN "127.0.0.1:8421"
+
+struct server_config {
+	const char *listen;          /* "HOST:PORT", "[V6]:PORT" */
+	const char *web_root;        /* directory served at / */
+	struct lws_protocols feed;   /* first protocol of the vhost */
+	const struct lws_protocols *loop;
+};
+
+struct server {
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	char host[64];
+	int port;
+	struct lws_protocols protocols[3];
+	struct lws_http_mount mount;
+};
+
+/* Split "HOST:PORT" / "[V6]:PORT"; 0 if valid. */
+int server_parse_listen(const char *spec, char *host, size_t host_len, int *port);
+
+int server_start(struct server *s, const struct server_config *cfg);
+void server_stop(struct server *s);
+
+#endif

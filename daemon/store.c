@@ -1,0 +1,100 @@
+/*
+ * store.c - the event store: event ring, live posture ring, listener.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+
+struct store {
+	struct ring *events;
+	struct ring *postures;
+	store_listener_fn listener;
+	void *listener_user;
+	uint64_t encode_failures;
+	struct log_ratelimit rl;
+};
+
+struct store *store_new(size_t event_capacity)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->events = ring_new(event_capacity, STORE_FRAME_MAX);
+	s->postures = ring_new(STORE_POSTURE_CAPACITY, STORE_FRAME_MAX);
+	if (!s->events || !s->postures) {
+		store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	ring_free(s->events);
+	ring_free(s->postures);
+	free(s);
+}
+
+void store_set_listener(struct store *s, store_listener_fn fn, void *user)
+{
+	s->listener = fn;
+	s->listener_user = user;
+}
+
+static void notify(struct store *s)
+{
+	if (s->listener)
+		s->listener(s->listener_user);
+}
+
+uint64_t store_add_event(struct store *s, struct feed_event *ev)
+{
+	uint64_t seq;
+	unsigned char *buf = ring_reserve(s->events, &seq);
+	int n;
+
+	ev->seq = seq;
+	n = feed_encode_event(ev, (char *)buf, ring_payload_max(s->events));
+	if (n < 0 || ring_commit(s->events, (size_t)n) < 0) {
+		s->encode_failures++;
+		log_rl(&s->rl, LOG_ERR, "cannot encode event from %s (kind %d)", ev->sensor, ev->kind);
+		return 0;
+	}
+	notify(s);
+	return seq;
+}
+
+int store_add_posture(struct store *s, const struct feed_posture *p)
+{
+	uint64_t seq;
+	unsigned char *buf = ring_reserve(s->postures, &seq);
+	int n = feed_encode_posture(p, (char *)buf, ring_payload_max(s->postures));
+
+	if (n < 0 || ring_commit(s->postures, (size_t)n) < 0) {
+		s->encode_failures++;
+		log_rl(&s->rl, LOG_ERR, "cannot encode posture sample from %s", p->sensor);
+		return -1;
+	}
+	notify(s);
+	return 0;
+}
+
+const struct ring *store_events(const struct store *s)
+{
+	return s->events;
+}
+
+const struct ring *store_postures(const struct store *s)
+{
+	return s->postures;
+}
+
+uint64_t store_encode_failures(const struct store *s)
+{
+	return s->encode_failures;
+}

@@ -1,0 +1,37 @@
+/*
+ * store.h - the event store: where detected events and live posture samples
+ * land before the feed sends them. Events are numbered and encoded once into
+ * the event ring; posture samples go to a smaller, unsequenced live ring.
+ * A listener (the feed) is told when something new is there.
+ */
+#ifndef SW_STORE_H
+#define SW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feed_json.h"
+#include "ring.h"
+
+#define STORE_FRAME_MAX 512      /* bytes of one encoded event or posture */
+#define STORE_POSTURE_CAPACITY 256
+
+struct store;
+
+typedef void (*store_listener_fn)(void *user);
+
+struct store *store_new(size_t event_capacity);
+void store_free(struct store *s);
+
+void store_set_listener(struct store *s, store_listener_fn fn, void *user);
+
+/* Assigns ev->seq, encodes and appends. Returns the seq, 0 on failure. */
+uint64_t store_add_event(struct store *s, struct feed_event *ev);
+int store_add_posture(struct store *s, const struct feed_posture *p);
+
+const struct ring *store_events(const struct store *s);
+const struct ring *store_postures(const struct store *s);
+
+uint64_t store_encode_failures(const struct store *s);
+
+#endif

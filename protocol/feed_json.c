@@ -1,0 +1,188 @@
+/*
+ * feed_json.c - JSON encoders for the feed's messages, built on jansson.
+ * Reals are rounded to one decimal and printed with up to 6 significant
+ * digits; object members keep the order of websocket-feed.md.
+ */
+#include "feed_json.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(6))
+
+static json_t *real1(double v)
+{
+	if (!isfinite(v))
+		v = 0;
+	return json_real(round(v * 10.0) / 10.0);
+}
+
+static json_t *ms(int64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static json_t *u64(uint64_t v)
+{
+	/* JSON numbers are exact in JavaScript up to 2^53 */
+	return json_integer((json_int_t)(v > (1ULL << 53) ? (1ULL << 53) : v));
+}
+
+/* Takes ownership of o. */
+static int dump_into(json_t *o, char *buf, size_t cap)
+{
+	size_t n;
+
+	if (!o)
+		return -1;
+	n = json_dumpb(o, buf, cap, DUMP_FLAGS);
+	json_decref(o);
+	if (n == 0 || n > cap || n > (size_t)INT32_MAX)
+		return -1;
+	return (int)n;
+}
+
+/* json_object_set_new that tolerates NULL values (invalid UTF-8) by failing the object */
+static int put(json_t *o, const char *key, json_t *v)
+{
+	if (!v)
+		return -1;
+	return json_object_set_new_nocheck(o, key, v);
+}
+
+int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (!o)
+		return -1;
+	bad |= put(o, "type", json_string("event"));
+	bad |= put(o, "seq", u64(ev->seq));
+	bad |= put(o, "ts", ms(ev->ts_ms));
+	bad |= put(o, "sensor", json_string(ev->sensor));
+	switch (ev->kind) {
+	case FEED_EV_CRACK:
+		bad |= put(o, "kind", json_string("crack"));
+		bad |= put(o, "crack", json_string(ev->crack.kind ? ev->crack.kind : "unknown"));
+		bad |= put(o, "intensity", json_integer(ev->crack.intensity));
+		bad |= put(o, "duration_ms", json_integer(ev->crack.duration_ms));
+		bad |= put(o, "count", json_integer(ev->crack.count));
+		break;
+	case FEED_EV_SLOUCH:
+		bad |= put(o, "kind", json_string("slouch"));
+		bad |= put(o, "phase", json_string(ev->slouch.start ? "start" : "end"));
+		bad |= put(o, "angle", real1(ev->slouch.angle));
+		bad |= put(o, "threshold_deg", real1(ev->slouch.threshold_deg));
+		bad |= put(o, "onset_ts", ms(ev->slouch.onset_ts));
+		if (!ev->slouch.start) {
+			bad |= put(o, "duration_ms", ms(ev->slouch.duration_ms));
+			bad |= put(o, "reason", json_string(ev->slouch.reason ? ev->slouch.reason : "upright"));
+		}
+		break;
+	case FEED_EV_SENSOR:
+		bad |= put(o, "kind", json_string("sensor"));
+		bad |= put(o, "state", json_string(ev->dev.state ? ev->dev.state : "found"));
+		bad |= put(o, "name", json_string(ev->dev.name ? ev->dev.name : ""));
+		bad |= put(o, "profile", json_string(ev->dev.profile ? ev->dev.profile : ""));
+		break;
+	default:
+		bad = 1;
+	}
+	if (bad) {
+		json_decref(o);
+		return -1;
+	}
+	return dump_into(o, buf, cap);
+}
+
+int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap)
+{
+	return dump_into(json_pack("{s:s, s:I, s:s, s:o, s:b, s:I, s:b}",
+				   "type", "posture",
+				   "ts", (json_int_t)p->ts_ms,
+				   "sensor", p->sensor,
+				   "angle", real1(p->calibrating ? 0.0 : p->angle),
+				   "calibrating", p->calibrating,
+				   "beyond_ms", (json_int_t)p->beyond_ms,
+				   "slouching", p->slouching), buf, cap);
+}
+
+int feed_encode_gap(uint64_t from, uint64_t to, char *buf, size_t cap)
+{
+	return dump_into(json_pack("{s:s, s:o, s:o}", "type", "gap",
+				   "from", u64(from), "to", u64(to)), buf, cap);
+}
+
+int feed_encode_error(const char *code, const char *message, char *buf, size_t cap)
+{
+	return dump_into(json_pack("{s:s, s:s, s:s}", "type", "error",
+				   "code", code, "message", message), buf, cap);
+}
+
+static json_t *sensor_json(const struct feed_sensor_info *s)
+{
+	json_t *roles = json_array();
+
+	if (!roles)
+		return NULL;
+	if (s->roles & FEED_ROLE_POSTURE)
+		json_array_append_new(roles, json_string("posture"));
+	if (s->roles & FEED_ROLE_SOUND)
+		json_array_append_new(roles, json_string("sound"));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o}",
+			 "address", s->address,
+			 "name", s->name ? s->name : "",
+			 "profile", s->profile ? s->profile : "",
+			 "roles", roles,
+			 "state", s->state ? s->state : "found",
+			 "lost", u64(s->lost),
+			 "rejected", u64(s->rejected));
+}
+
+char *feed_encode_hello(const struct feed_hello *h, size_t *len)
+{
+	json_t *sensors = json_array(), *o;
+	char *out;
+	size_t i;
+
+	if (!sensors)
+		return NULL;
+	for (i = 0; i < h->n_sensors; i++) {
+		json_t *s = sensor_json(&h->sensors[i]);
+
+		/* a sensor whose name is not valid UTF-8 is still listed, unnamed */
+		if (!s) {
+			struct feed_sensor_info copy = h->sensors[i];
+
+			copy.name = "";
+			s = sensor_json(&copy);
+		}
+		if (s)
+			json_array_append_new(sensors, s);
+	}
+	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:o, s:o, s:{s:o, s:o, s:I, s:I}, s:o}",
+		      "type", "hello",
+		      "server", "spinewatchd",
+		      "version", h->version,
+		      "protocol", FEED_PROTOCOL_VERSION,
+		      "stream", h->stream,
+		      "ts", (json_int_t)h->ts_ms,
+		      "last_seq", u64(h->last_seq),
+		      "oldest_seq", u64(h->oldest_seq),
+		      "detector",
+		      "threshold_deg", real1(h->threshold_deg),
+		      "hysteresis_deg", real1(h->hysteresis_deg),
+		      "delay_ms", (json_int_t)h->delay_ms,
+		      "calibration_ms", (json_int_t)h->calibration_ms,
+		      "sensors", sensors);
+	if (!o)
+		return NULL;
+	out = json_dumps(o, DUMP_FLAGS);
+	json_decref(o);
+	if (out && len)
+		*len = strlen(out);
+	return out;
+}
