@@ -417,6 +417,9 @@ static void device_report(struct bz_device *d, enum bluez_dev_state state)
 		return;
 	if (d->reported && d->last_state == state && d->last_roles == roles)
 		return;
+	if (!d->reported || d->last_state != state)
+		log_info("sensor %s (%s): %s", d->address,
+			 d->alias ? d->alias : d->name ? d->name : "", bluez_state_name(state));
 	d->reported = true;
 	d->last_state = state;
 	d->last_roles = roles;
@@ -425,7 +428,6 @@ static void device_report(struct bz_device *d, enum bluez_dev_state state)
 	info.profile = device_profile(d);
 	info.roles = roles;
 	info.state = state;
-	log_info("sensor %s (%s): %s", d->address, info.name, bluez_state_name(state));
 	if (d->bz->cb.device_state)
 		d->bz->cb.device_state(d->bz->user, &info);
 }
@@ -817,11 +819,11 @@ static void remove_adapter(struct bluez *bz, const char *path)
 
 	for (pp = &bz->adapters; (a = *pp); pp = &a->next)
 		if (!strcmp(a->path, path)) {
+			log_info("bluez: adapter %s removed", a->path);
 			*pp = a->next;
 			free(a->path);
 			free(a);
 			bz->n_objects--;
-			log_info("bluez: adapter %s removed", path);
 			return;
 		}
 }

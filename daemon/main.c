@@ -29,7 +29,7 @@
 #endif
 
 #define RING_SIZE_DEFAULT 4096
-#define RING_SIZE_MIN 16
+#define RING_SIZE_MIN 4
 #define RING_SIZE_MAX 1000000
 
 struct options {

@@ -113,14 +113,15 @@ static void event_init(struct feed_event *ev, const struct sensor *x, enum feed_
 static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, const char *reason)
 {
 	struct feed_event ev;
-	int64_t now = clock_epoch_ms();
+	int64_t duration = mono - x->onset_mono;
 
-	event_init(&ev, x, FEED_EV_SLOUCH, now);
+	/* ts, onset_ts and duration_ms agree exactly: ts = onset_ts + duration_ms */
+	event_init(&ev, x, FEED_EV_SLOUCH, x->onset_epoch + duration);
 	ev.slouch.start = false;
 	ev.slouch.angle = x->det.angle;
 	ev.slouch.threshold_deg = s->cfg.threshold_deg;
 	ev.slouch.onset_ts = x->onset_epoch;
-	ev.slouch.duration_ms = mono - x->onset_mono;
+	ev.slouch.duration_ms = duration;
 	ev.slouch.reason = reason;
 	store_add_event(s->store, &ev);
 }
