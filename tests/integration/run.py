@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""
+tests/integration/run.py - runs the integration suite (tests/integration/suite.py) against one
+spinewatchd binary: for every test a private dbus-daemon, python-dbusmock's bluez5 template with
+our fake sensors (fakebluez.py) and a fresh daemon on a free 127.0.0.1 port, each test under a
+hard deadline, everything stopped by PID afterwards. A test also fails if the daemon dies, does
+not exit 0 on SIGTERM, or prints a sanitizer report.
+
+    /usr/bin/python3 tests/integration/run.py --daemon build/spinewatchd [--only NAME] [--keep]
+    /usr/bin/python3 tests/integration/run.py --self-test    # the fake BlueZ alone, no daemon
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep the source tree clean
+
+import fakebluez  # noqa: E402
+import feed  # noqa: E402
+import suite  # noqa: E402
+from procs import Daemon, PrivateBus, TestFailure  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+SETUP_SLACK = 60  # seconds on top of a test's own deadline for setup and teardown
+
+
+class HardDeadline(BaseException):
+    """Raised by the watchdog alarm when a test (setup and teardown included) overran."""
+
+
+def _alarm(_signum, _frame):
+    raise HardDeadline()
+
+
+class Env:
+    """What a test gets: the fake BlueZ with the standard sensors, the daemon, its port."""
+
+    def __init__(self, binary, daemon_args, tmpdir):
+        self.tmpdir = tmpdir
+        self.repo = REPO
+        self.daemon = None
+        self.fake = None
+        self.bus = PrivateBus(tmpdir)
+        try:
+            self.fake = fakebluez.FakeBluez(self.bus.address, tmpdir)
+            self.clip = self.fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
+            self.sound = self.fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound')
+            self.microbit = self.fake.add_sensor('C0:FF:EE:00:00:03', 'BBC micro:bit [zotiv]',
+                                                 'microbit')
+            # not a sensor: the daemon must leave it alone
+            self.headset = self.fake.add_device('11:22:33:44:55:66', 'Headphones', [
+                '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
+            self.sensors = [self.clip, self.sound, self.microbit]
+            self.daemon = Daemon(binary, self.bus.address, tmpdir, os.path.join(REPO, 'web'),
+                                 daemon_args)
+            self.port = self.daemon.port
+        except BaseException:
+            self.close()
+            raise
+
+    async def streaming(self, timeout=15):
+        """Wait until the daemon subscribed to every sensor and reports them streaming;
+        returns that hello."""
+        self.fake.wait_notifying(self.sensors, timeout)
+        return await feed.wait_sensor_states(self.port, [s.address for s in self.sensors],
+                                             'streaming', timeout)
+
+    def close(self):
+        """Stop everything; returns the daemon's shutdown problems (empty if clean)."""
+        problems = []
+        try:
+            if self.daemon is not None:
+                problems = self.daemon.stop()
+        finally:
+            try:
+                if self.fake is not None:
+                    self.fake.stop()
+            finally:
+                self.bus.stop()
+        return problems
+
+
+def run_one(test, binary, keep):
+    """Run one test; returns (ok, message)."""
+    tmpdir = tempfile.mkdtemp(prefix=f'spinewatch-it-{test.name}-')
+    env = None
+    ok, message = False, ''
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(test.deadline + SETUP_SLACK)
+    try:
+        try:
+            env = Env(binary, test.daemon_args, tmpdir)
+            asyncio.run(asyncio.wait_for(test.func(env), test.deadline))
+            ok = True
+        except asyncio.TimeoutError:
+            message = f'deadline of {test.deadline} s exceeded'
+        except TestFailure as e:
+            message = str(e)
+        except HardDeadline:
+            message = f'hard deadline of {test.deadline + SETUP_SLACK} s exceeded'
+        except Exception:  # a bug in the test or an unexpected error: report it in full
+            message = traceback.format_exc()
+        finally:
+            if env is not None:
+                problems = env.close()
+                if problems:
+                    ok = False
+                    message = '\n'.join(filter(None, [message, *problems]))
+                if not ok and env.daemon is not None:
+                    message += '\n--- spinewatchd stderr (tail) ---\n' + env.daemon.stderr_tail()
+    except HardDeadline:
+        ok, message = False, message + '\nhard deadline exceeded during teardown'
+    finally:
+        signal.alarm(0)
+    if ok and not keep:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    else:
+        message += f'\n(files kept in {tmpdir})'
+    return ok, message
+
+
+def self_test():
+    tmpdir = tempfile.mkdtemp(prefix='spinewatch-it-selftest-')
+    bus = PrivateBus(tmpdir)
+    try:
+        fakebluez.self_test(bus.address, tmpdir)
+    finally:
+        bus.stop()
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    print('fake BlueZ self-test: ok')
+
+
+def main():
+    parser = argparse.ArgumentParser(description='spinewatchd integration tests')
+    parser.add_argument('--daemon', help='path of the spinewatchd binary to test')
+    parser.add_argument('--only', action='append', default=[],
+                        help='run only tests whose name contains this (repeatable)')
+    parser.add_argument('--keep', action='store_true', help='keep temp dirs of passed tests')
+    parser.add_argument('--self-test', action='store_true',
+                        help='only check the fake BlueZ (no daemon needed)')
+    args = parser.parse_args()
+
+    if args.self_test:
+        self_test()
+        return 0
+    if not args.daemon:
+        parser.error('--daemon is required')
+    binary = os.path.abspath(args.daemon)
+    if not os.access(binary, os.X_OK):
+        print(f'error: {args.daemon} is not an executable file', file=sys.stderr)
+        return 2
+
+    tests = [t for t in suite.TESTS if not args.only or any(o in t.name for o in args.only)]
+    print(f'spinewatchd integration tests: {binary}', flush=True)
+    passed = failed = 0
+    for test in tests:
+        feed.CURRENT_TEST[0] = test.name
+        start = time.monotonic()
+        print(f'{test.name} ...', end=' ', flush=True)
+        ok, message = run_one(test, binary, args.keep)
+        took = time.monotonic() - start
+        if ok:
+            passed += 1
+            print(f'ok ({took:.1f} s)', flush=True)
+        else:
+            failed += 1
+            print(f'FAIL ({took:.1f} s)\n    ' + message.replace('\n', '\n    '), flush=True)
+    print(f'{passed} passed, {failed} failed')
+    return 1 if failed or not tests else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
