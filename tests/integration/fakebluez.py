@@ -7,10 +7,18 @@ Like bluetoothd, the mock exports a sensor's GATT service and characteristics on
 Device1.Connect (InterfacesAdded, then ServicesResolved), flips Notifying on StartNotify/StopNotify,
 and removes the GATT objects again on Disconnect. Notifications are PropertiesChanged signals
 emitted by the mock process itself (via its EmitSignal method), so their sender is the unique name
-that owns org.bluez. The test's own bus connection can forge the same signals (spoofing tests).
+that owns org.bluez. The test's own bus connection can forge the same signals, broadcast or
+addressed to one connection (spoofing tests).
+
+Each sensor's device object also has test-only control methods on FAKE_IFACE (not a property
+interface, so the daemon never sees it): make the next Connect calls fail, read the times of the
+Connect calls, and drop the link as bluetoothd does when the radio link is lost. A FakeBluez can
+be killed like a crashing bluetoothd, and a PlainOwner is a bare connection that holds org.bluez
+until a new fake takes the name over.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +35,9 @@ DEVICE_IFACE = 'org.bluez.Device1'
 SERVICE_IFACE = 'org.bluez.GattService1'
 CHAR_IFACE = 'org.bluez.GattCharacteristic1'
 OM_IFACE = 'org.freedesktop.DBus.ObjectManager'
+FAKE_IFACE = 'org.spinewatch.FakeSensor'  # test-only control methods of a fake sensor
+DBUS_SERVICE = DBUS_IFACE = 'org.freedesktop.DBus'  # the bus itself
+DBUS_PATH = '/org/freedesktop/DBus'
 CALL_TIMEOUT = 5  # seconds for every D-Bus call to the mock
 
 # Kinds of fake sensors: advertised service, and role -> characteristic UUID and flags.
@@ -54,10 +65,18 @@ if bool(p['Notifying']) != @ON@:
 
 _READ_CODE = "ret = self.props['org.bluez.GattCharacteristic1']['Value']\n"
 
-# Connect: Connected=true and reply at once; shortly after (from the mock's main loop, as
-# bluetoothd does after service discovery) export the GATT objects, then ServicesResolved=true.
+# Connect: the call's time is recorded; while failures are pending (FailConnects) it fails as
+# bluetoothd does when the device does not answer. Otherwise Connected=true and reply at once;
+# shortly after (from the mock's main loop, as bluetoothd does after service discovery) export
+# the GATT objects, then ServicesResolved=true.
 _CONNECT_CODE = """
 gatt = @GATT@
+import time
+self.connect_times = getattr(self, 'connect_times', []) + [time.time()]
+if getattr(self, 'connect_failures', 0) > 0:
+    self.connect_failures -= 1
+    raise dbus.exceptions.DBusException('le-connection-abort-by-local',
+                                        name='org.bluez.Error.Failed')
 dev = self.props['org.bluez.Device1']
 if dev['Connected']:
     raise dbus.exceptions.DBusException('Already Connected', name='org.bluez.Error.AlreadyConnected')
@@ -81,7 +100,8 @@ from gi.repository import GLib
 GLib.timeout_add(50, export_gatt, self, gatt)
 """
 
-# Disconnect: GATT objects go away (characteristics first), then ServicesResolved and Connected.
+# Disconnect (and DropLink, the link loss): GATT objects go away (characteristics first), then
+# ServicesResolved and Connected.
 _DISCONNECT_CODE = """
 paths = @PATHS@
 dev = self.props['org.bluez.Device1']
@@ -109,6 +129,86 @@ def _code(template, **values):
     return template
 
 
+# --- bus helpers: who is who, and signals from connections that do not own org.bluez ---
+
+def _bus_call(bus, method, *args):
+    return bus.get_object(DBUS_SERVICE, DBUS_PATH, introspect=False).get_dbus_method(
+        method, DBUS_IFACE)(*args, timeout=CALL_TIMEOUT)
+
+
+def connection_pid(bus, name):
+    """The process ID behind a bus name (unique or well-known)."""
+    return int(_bus_call(bus, 'GetConnectionUnixProcessID', name))
+
+
+def connection_of_pid(bus, pid):
+    """The unique bus name of the connection of process `pid`, or None if it has none."""
+    for name in _bus_call(bus, 'ListNames'):
+        if not name.startswith(':'):
+            continue
+        try:
+            if connection_pid(bus, name) == pid:
+                return str(name)
+        except dbus.exceptions.DBusException:
+            pass  # disconnected meanwhile
+    return None
+
+
+def send_signal(bus, path, interface, member, signature, args, destination=None):
+    """Send a signal from `bus`: broadcast, or unicast to the connection `destination` (which
+    gets it whatever its match rules say)."""
+    msg = dbus.lowlevel.SignalMessage(path, interface, member)
+    if destination:
+        msg.set_destination(destination)
+    msg.append(*args, signature=signature)
+    bus.send_message(msg)
+    bus.flush()
+
+
+def forge_changed(bus, path, interface, changed, destination=None):
+    """PropertiesChanged(`interface`, `changed`, []) on `path`."""
+    send_signal(bus, path, dbus.PROPERTIES_IFACE, 'PropertiesChanged', 'sa{sv}as',
+                [interface, dbus.Dictionary(changed, signature='sv'),
+                 dbus.Array([], signature='s')], destination)
+
+
+def forge_interfaces_added(bus, path, interfaces, destination=None):
+    """ObjectManager InterfacesAdded on / for `path`; `interfaces` maps name -> properties."""
+    send_signal(bus, '/', OM_IFACE, 'InterfacesAdded', 'oa{sa{sv}}',
+                [dbus.ObjectPath(path),
+                 dbus.Dictionary({i: dbus.Dictionary(p, signature='sv')
+                                  for i, p in interfaces.items()}, signature='sa{sv}')],
+                destination)
+
+
+def forge_interfaces_removed(bus, path, interfaces, destination=None):
+    """ObjectManager InterfacesRemoved on / for `path`."""
+    send_signal(bus, '/', OM_IFACE, 'InterfacesRemoved', 'oas',
+                [dbus.ObjectPath(path), dbus.Array(interfaces, signature='s')], destination)
+
+
+class PlainOwner:
+    """A bare bus connection (no objects, no main loop, never answers) that takes org.bluez
+    allowing replacement: an earlier bluetoothd whose name the next FakeBluez takes over while
+    it stays connected. What it sends afterwards comes from a former owner."""
+
+    def __init__(self, bus_address):
+        self.bus = dbus.bus.BusConnection(bus_address)
+        self.name = self.bus.get_unique_name()
+
+    def take_name(self):
+        reply = self.bus.request_name(
+            BLUEZ, dbus.bus.NAME_FLAG_ALLOW_REPLACEMENT | dbus.bus.NAME_FLAG_DO_NOT_QUEUE)
+        check(reply == dbus.bus.REQUEST_NAME_REPLY_PRIMARY_OWNER,
+              f'could not take org.bluez (RequestName replied {reply})')
+
+    def owns_name(self):
+        return self.bus.name_has_owner(BLUEZ) and self.bus.get_name_owner(BLUEZ) == self.name
+
+    def close(self):
+        self.bus.close()
+
+
 class FakeSensor:
     """One fake sensor: its Device1 path and the paths of its characteristics by role."""
 
@@ -124,17 +224,18 @@ class FakeSensor:
 
 class FakeBluez:
     """python-dbusmock's bluez5 template in a child process on the bus at `bus_address`, with an
-    adapter hci0; add sensors with add_sensor() before starting the daemon."""
+    adapter hci0; add sensors with add_sensor(). `label` names its files in `tmpdir` (several
+    fakes may follow each other in one test). It takes org.bluez over from whoever holds it."""
 
-    def __init__(self, bus_address, tmpdir):
-        self.log_path = os.path.join(tmpdir, 'dbusmock.log')
+    def __init__(self, bus_address, tmpdir, label='dbusmock'):
+        self.log_path = os.path.join(tmpdir, f'{label}.log')
         env = dict(os.environ)
         env['DBUS_SYSTEM_BUS_ADDRESS'] = bus_address
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'dbusmock', '--system', '--template', 'bluez5',
              '--logfile', self.log_path],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(tmpdir, 'dbusmock.stderr'), 'wb'))
+            stderr=open(os.path.join(tmpdir, f'{label}.stderr'), 'wb'))
         self.bus = None
         try:
             self.bus = dbus.bus.BusConnection(bus_address)
@@ -154,6 +255,11 @@ class FakeBluez:
         check(self.proc.poll() is None, f'python-dbusmock exited with {self.proc.returncode}')
         if not self.bus.name_has_owner(BLUEZ):
             return False
+        try:
+            if connection_pid(self.bus, self.bus.get_name_owner(BLUEZ)) != self.proc.pid:
+                return False  # still someone else's (the name is being taken over)
+        except dbus.exceptions.DBusException:
+            return False  # the owner changed while we asked
         obj = self.bus.get_object(BLUEZ, '/')
         obj.GetManagedObjects(dbus_interface=OM_IFACE, timeout=CALL_TIMEOUT)
         return True
@@ -166,6 +272,13 @@ class FakeBluez:
         if self.proc.stderr:
             self.proc.stderr.close()
 
+    def kill(self):
+        """SIGKILL the mock, as when bluetoothd crashes: org.bluez loses its owner without any
+        InterfacesRemoved or PropertiesChanged."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
     def obj(self, path):
         return self.bus.get_object(BLUEZ, path, introspect=False)
 
@@ -173,17 +286,39 @@ class FakeBluez:
         """A plain device (template AddDevice) advertising `uuids`; returns its object path."""
         path = self.root.AddDevice('hci0', address, name, dbus_interface=BLUEZ_MOCK_IFACE,
                                    timeout=CALL_TIMEOUT)
-        device = self.obj(path)
-        device.UpdateProperties(DEVICE_IFACE, {'UUIDs': dbus.Array(uuids, signature='s')},
-                                signature='sa{sv}', dbus_interface=MOCK_IFACE,
-                                timeout=CALL_TIMEOUT)
+        if uuids:
+            self.set_uuids(path, uuids)
+        return path
+
+    def set_uuids(self, path, uuids):
+        """Change a device's UUIDs (PropertiesChanged, as after service discovery)."""
+        self.obj(path).UpdateProperties(
+            DEVICE_IFACE, {'UUIDs': dbus.Array(uuids, signature='s')}, signature='sa{sv}',
+            dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
+
+    def add_hidden_device(self, address, name):
+        """A Device1 object the mock has but never announced (no InterfacesAdded), advertising
+        nothing, with a Connect method that only records its calls: the target of forged
+        InterfacesAdded signals. Returns its object path."""
+        path = f'/org/bluez/hci0/dev_{address.replace(":", "_")}'
+        self.root.AddObject(path, DEVICE_IFACE, {
+            'Address': dbus.String(address, variant_level=1),
+            'Name': dbus.String(name, variant_level=1),
+            'Alias': dbus.String(name, variant_level=1),
+            'UUIDs': dbus.Array([], signature='s', variant_level=1),
+            'Connected': dbus.Boolean(False, variant_level=1),
+            'Adapter': dbus.ObjectPath('/org/bluez/hci0', variant_level=1),
+        }, [('Connect', '', '', ''), ('Disconnect', '', '', '')],
+            signature='ssa{sv}a(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
         return path
 
     def add_sensor(self, address, name, kind):
         """A sensor of SENSOR_KINDS `kind`: a device advertising its service, with Connect and
         Disconnect that export and remove its GATT objects. Returns a FakeSensor."""
         service_uuid, roles = SENSOR_KINDS[kind]
-        path = self.add_device(address, name, [service_uuid, '0000180f-0000-1000-8000-00805f9b34fb'])
+        # the sensor service UUID comes last, once Connect exists (a daemon already running
+        # connects as soon as it sees it)
+        path = self.add_device(address, name, [])
         service_path = f'{path}/service{self.next_handle:04x}'
         gatt = [(service_path, SERVICE_IFACE, {
             'UUID': dbus.String(service_uuid, variant_level=1),
@@ -215,6 +350,14 @@ class FakeBluez:
             ('Disconnect', '', '',
              _code(_DISCONNECT_CODE, PATHS=repr([p for p, *_ in reversed(gatt)]))),
         ], signature='sa(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
+        device.AddMethods(FAKE_IFACE, [
+            ('FailConnects', 'u', '', 'self.connect_failures = int(args[0])'),
+            ('ConnectTimes', '', 'ad',
+             "ret = dbus.Array(getattr(self, 'connect_times', []), signature='d')"),
+            ('DropLink', '', '',
+             _code(_DISCONNECT_CODE, PATHS=repr([p for p, *_ in reversed(gatt)]))),
+        ], signature='sa(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
+        self.set_uuids(path, [service_uuid, '0000180f-0000-1000-8000-00805f9b34fb'])
         sensor = FakeSensor(address, name, kind, path, service_path, chars)
         self.sensors.append(sensor)
         return sensor
@@ -232,6 +375,21 @@ class FakeBluez:
         return bool(self.obj(path).Get(CHAR_IFACE, 'Notifying', signature='ss',
                                        dbus_interface=dbus.PROPERTIES_IFACE,
                                        timeout=CALL_TIMEOUT))
+
+    def fail_connects(self, sensor, count):
+        """The next `count` Connect calls on the sensor fail with org.bluez.Error.Failed."""
+        self.obj(sensor.path).FailConnects(dbus.UInt32(count), dbus_interface=FAKE_IFACE,
+                                           timeout=CALL_TIMEOUT)
+
+    def connect_times(self, sensor):
+        """time.time() of every Connect call on the sensor so far (failed ones included)."""
+        return [float(t) for t in self.obj(sensor.path).ConnectTimes(dbus_interface=FAKE_IFACE,
+                                                                     timeout=CALL_TIMEOUT)]
+
+    def drop_link(self, sensor):
+        """Link loss: the sensor's GATT objects are removed, then Connected=false, without any
+        Disconnect call (what bluetoothd does when the device goes out of range)."""
+        self.obj(sensor.path).DropLink(dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
 
     def managed_paths(self):
         return set(self.root.GetManagedObjects(dbus_interface=OM_IFACE, timeout=CALL_TIMEOUT))
@@ -262,13 +420,10 @@ class FakeBluez:
             self._changed_args(value), signature='sssav', dbus_interface=MOCK_IFACE,
             timeout=CALL_TIMEOUT)
 
-    def forge(self, path, interface, changed):
-        """A PropertiesChanged on `path` sent by the test's own connection, not by org.bluez."""
-        msg = dbus.lowlevel.SignalMessage(path, dbus.PROPERTIES_IFACE, 'PropertiesChanged')
-        msg.append(interface, dbus.Dictionary(changed, signature='sv'),
-                   dbus.Array([], signature='s'), signature='sa{sv}as')
-        self.bus.send_message(msg)
-        self.bus.flush()
+    def forge(self, path, interface, changed, destination=None):
+        """A PropertiesChanged on `path` sent by the test's own connection, not by org.bluez;
+        broadcast, or addressed to the connection `destination`."""
+        forge_changed(self.bus, path, interface, changed, destination)
 
     def next_seq(self, sensor, role):
         seq = sensor.seq[role]

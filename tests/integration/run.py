@@ -42,30 +42,47 @@ def _alarm(_signum, _frame):
 
 
 class Env:
-    """What a test gets: the fake BlueZ with the standard sensors, the daemon, its port."""
+    """What a test gets: the fake BlueZ with the standard sensors (env.fake; unless the test
+    asked for none at start), the daemon, its port. test.prepare(env), if given, runs after the
+    fake BlueZ was set up and before the daemon starts."""
 
-    def __init__(self, binary, daemon_args, tmpdir):
+    def __init__(self, binary, test, tmpdir):
         self.tmpdir = tmpdir
         self.repo = REPO
         self.daemon = None
         self.fake = None
+        self.fakes = []  # every fake BlueZ started, the current one last
+        self.clip = self.sound = self.microbit = self.headset = None
+        self.sensors = []
         self.bus = PrivateBus(tmpdir)
         try:
-            self.fake = fakebluez.FakeBluez(self.bus.address, tmpdir)
-            self.clip = self.fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
-            self.sound = self.fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound')
-            self.microbit = self.fake.add_sensor('C0:FF:EE:00:00:03', 'BBC micro:bit [zotiv]',
-                                                 'microbit')
-            # not a sensor: the daemon must leave it alone
-            self.headset = self.fake.add_device('11:22:33:44:55:66', 'Headphones', [
-                '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
-            self.sensors = [self.clip, self.sound, self.microbit]
+            if test.bluez_at_start:
+                self.start_bluez()
+            if test.prepare:
+                test.prepare(self)
             self.daemon = Daemon(binary, self.bus.address, tmpdir, os.path.join(REPO, 'web'),
-                                 daemon_args)
+                                 test.daemon_args)
             self.port = self.daemon.port
         except BaseException:
             self.close()
             raise
+
+    def start_bluez(self):
+        """Start a fake BlueZ (a new process, so a new unique name; it takes org.bluez over if
+        someone holds it) with the standard devices; it becomes env.fake, and env.clip etc.
+        its sensors. Returns it."""
+        label = 'dbusmock' if not self.fakes else f'dbusmock-{len(self.fakes) + 1}'
+        fake = fakebluez.FakeBluez(self.bus.address, self.tmpdir, label)
+        self.fakes.append(fake)
+        self.fake = fake
+        self.clip = fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
+        self.sound = fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound')
+        self.microbit = fake.add_sensor('C0:FF:EE:00:00:03', 'BBC micro:bit [zotiv]', 'microbit')
+        # not a sensor: the daemon must leave it alone
+        self.headset = fake.add_device('11:22:33:44:55:66', 'Headphones', [
+            '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
+        self.sensors = [self.clip, self.sound, self.microbit]
+        return fake
 
     async def streaming(self, timeout=15):
         """Wait until the daemon subscribed to every sensor and reports them streaming;
@@ -82,8 +99,11 @@ class Env:
                 problems = self.daemon.stop()
         finally:
             try:
-                if self.fake is not None:
-                    self.fake.stop()
+                for fake in self.fakes:
+                    try:
+                        fake.stop()
+                    except Exception as e:  # stop the others and the bus all the same
+                        problems.append(f'stopping a fake BlueZ: {e!r}')
             finally:
                 self.bus.stop()
         return problems
@@ -98,7 +118,7 @@ def run_one(test, binary, keep):
     signal.alarm(test.deadline + SETUP_SLACK)
     try:
         try:
-            env = Env(binary, test.daemon_args, tmpdir)
+            env = Env(binary, test, tmpdir)
             asyncio.run(asyncio.wait_for(test.func(env), test.deadline))
             ok = True
         except asyncio.TimeoutError:

@@ -1,13 +1,16 @@
 """
 tests/integration/suite.py - the integration tests of spinewatchd against the fake BlueZ
 (python-dbusmock) and its WebSocket feed: notifications to events, posture and slouches, `since`
-replay and gaps, spoofed signals, hostile payloads, the feed document's examples, and bad
-requests. Each test is an async function of an Env (see run.py) registered with @test.
+replay and gaps, spoofed signals (broadcast and unicast), hostile payloads, bluetoothd crashing
+and coming back, starting without it, link loss and failed connects, the feed document's
+examples, and bad requests. Each test is an async function of an Env (see run.py) registered
+with @test.
 """
 
 import asyncio
 import http.client
 import os
+import re
 import time
 from collections import namedtuple
 
@@ -15,18 +18,21 @@ import dbus
 import websockets
 
 import payloads
-from fakebluez import CHAR_IFACE, DEVICE_IFACE, OM_IFACE
+from fakebluez import (CHAR_IFACE, DEVICE_IFACE, OM_IFACE, PlainOwner, connection_of_pid,
+                       forge_changed, forge_interfaces_added, forge_interfaces_removed)
 from feed import (RECEIVED, Feed, documented_examples, hello, sensor_entry, summary,
                   undocumented_keys)
 from procs import TestFailure, check
 
-Test = namedtuple('Test', 'name func daemon_args deadline')
+Test = namedtuple('Test', 'name func daemon_args deadline prepare bluez_at_start')
 TESTS = []
 
 
-def test(name, daemon_args=(), deadline=60):
+def test(name, daemon_args=(), deadline=60, prepare=None, bluez_at_start=True):
+    """Register a test. prepare(env) runs before the daemon starts; bluez_at_start=False
+    starts the daemon with no org.bluez on the bus (env.fake is None until env.start_bluez())."""
     def register(func):
-        TESTS.append(Test(name, func, list(daemon_args), deadline))
+        TESTS.append(Test(name, func, list(daemon_args), deadline, prepare, bluez_at_start))
         return func
     return register
 
@@ -430,6 +436,305 @@ async def t_hostile(env):
           f'micro:bit rejected {md.get("rejected")}, expected +{len(bad_microbit)}')
     check(all(e.get('state') == 'streaming' for e in counts.values()),
           f'sensors after hostile payloads: {list(counts.values())}')
+
+
+# --- 8. BlueZ coming and going, link loss, failed connects ---
+
+async def poll(predicate, timeout, what, interval=0.05):
+    """Like procs.wait_until, without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TestFailure(f'timed out after {timeout:g} s waiting for {what}')
+        await asyncio.sleep(interval)
+
+
+def is_sensor_event(m, address, state, after_seq=0):
+    return (m['type'] == 'event' and m.get('kind') == 'sensor' and m.get('sensor') == address
+            and m.get('state') == state and m.get('seq', 0) > after_seq)
+
+
+def sensor_events(f, address, state):
+    return [m for m in f.messages if is_sensor_event(m, address, state)]
+
+
+async def first_message(f, predicate, timeout, what):
+    """The first message on f, already received or still to come, satisfying `predicate`."""
+    seen = [m for m in f.messages if predicate(m)]
+    if seen:
+        return seen[0]
+    return await f.wait_for(predicate, timeout, what)
+
+
+async def sensor_event(f, address, state, timeout, after_seq=0):
+    """The first `sensor` event on f for `address` with `state` and a seq above `after_seq`."""
+    return await first_message(f, lambda m: is_sensor_event(m, address, state, after_seq),
+                               timeout, f'a sensor event {address} {state} after seq {after_seq}')
+
+
+async def event_after(f, last, what, timeout=5):
+    """The event with seq `last` + 1, whatever its kind. With `last` the last_seq of a hello
+    taken before some signals were sent, that is the first event they caused: a test sends
+    spoofs, then one genuine notification, and expects the genuine one here."""
+    return await first_message(f, lambda m: m['type'] == 'event' and m.get('seq') == last + 1,
+                               timeout, f'the event after seq {last} ({what})')
+
+
+def ignored_in_log(env, sender):
+    """The members of the signals that spinewatchd's log says it ignored from `sender`:
+    evidence that forged signals did reach its connection."""
+    pattern = re.compile(r'ignoring (\w+) on \S+ from ' + re.escape(sender) + r'(?![\w.])')
+    return {m.group(1) for m in pattern.finditer(env.daemon.stderr_text())}
+
+
+def check_crack_event(ev, sensor, intensity, what):
+    check(ev.get('kind') == 'crack' and ev.get('sensor') == sensor.address
+          and ev.get('intensity') == intensity,
+          f'{what}: expected the crack of intensity {intensity} from {sensor.address}, got {ev}')
+
+
+@test('unicast-spoof-ignored')
+async def t_unicast_spoof(env):
+    fake, sound, clip = env.fake, env.sound, env.clip
+    await env.streaming()
+    me = fake.bus.get_unique_name()
+    daemon_name = connection_of_pid(fake.bus, env.daemon.proc.pid)
+    check(daemon_name and me != fake.owner,
+          f'bus names: spinewatchd {daemon_name}, test {me}, org.bluez {fake.owner}')
+    # a device the mock has (so that a Connect on it would be recorded) but never announced
+    impostor_address = 'C0:FF:EE:00:00:99'
+    impostor = fake.add_hidden_device(impostor_address, 'Spine Impostor')
+    async with await Feed.open(env.port) as f:
+        last = (await f.next(what='hello'))['last_seq']
+        # signals from the test's connection addressed to spinewatchd's, which the bus
+        # delivers whatever its match rules say: a valid crack notification, a new "sensor"
+        # and the removal of a real sensor and of a real characteristic
+        fake.forge(sound.chars['crack'], CHAR_IFACE, {'Value': dbus.Array(
+            payloads.crack(sound.seq['crack'] + 100, 'grind', 11, 900, 1), signature='y')},
+            destination=daemon_name)
+        forge_interfaces_added(fake.bus, impostor, {DEVICE_IFACE: {
+            'Address': dbus.String(impostor_address), 'Name': dbus.String('Spine Impostor'),
+            'Alias': dbus.String('Spine Impostor'),
+            'UUIDs': dbus.Array([payloads.SPINE_SERVICE], signature='s'),
+            'Connected': dbus.Boolean(False),
+            'Adapter': dbus.ObjectPath('/org/bluez/hci0')}}, daemon_name)
+        forge_interfaces_removed(fake.bus, sound.path, [DEVICE_IFACE], daemon_name)
+        forge_interfaces_removed(fake.bus, clip.chars['posture'], [CHAR_IFACE], daemon_name)
+        # a genuine notification: it is the next event (the forged signals made none before it)
+        fake.send_crack(sound, kind='pop', intensity=23)
+        ev = await event_after(f, last, 'a genuine crack after unicast spoofs')
+        check_crack_event(ev, sound, 23, 'the event after unicast spoofs')
+        # the daemon had handled the spoofs before that notification: had it believed the
+        # impostor, its Connect call would have reached the mock by now
+        check(not fake.method_calls(impostor, 'Connect'),
+              'spinewatchd called Connect on a device announced by a unicast InterfacesAdded '
+              'from a connection that does not own org.bluez')
+        # the posture characteristic whose removal was forged still delivers
+        fake.send_gravity(clip, 0, 0, 1000)
+        await f.wait_for(lambda m: m['type'] == 'posture' and m.get('sensor') == clip.address,
+                         5, 'a posture message from the clip after a forged removal')
+        h = await hello(env.port)
+        addresses = [s.get('address') for s in h['sensors']]
+        check(impostor_address not in addresses,
+              f'the impostor from a unicast InterfacesAdded is in hello.sensors: {h["sensors"]}')
+        check(all(sensor_entry(h, s.address).get('state') == 'streaming' for s in env.sensors),
+              f'sensors after unicast spoofs: {h["sensors"]}')
+        check(not [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'sensor'],
+              f'unicast spoofs caused sensor events: {summary(f.messages)}')
+    check(fake.notifying(sound, 'crack') and fake.notifying(clip, 'posture'),
+          'spinewatchd stopped notifications after unicast spoofs')
+    ignored = ignored_in_log(env, me)
+    check({'PropertiesChanged', 'InterfacesAdded', 'InterfacesRemoved'} <= ignored,
+          f'spinewatchd did not log ignoring all three unicast spoofs from {me} (logged: '
+          f'{sorted(ignored)}); did they reach it?')
+
+
+CLIP_UPRIGHT, CLIP_FORWARD = (0, 0, 1), (0, 1, 0)
+
+
+async def clip_posture_until(env, f, degrees, done, timeout, what):
+    """Send the clip's gravity tilted `degrees` forward at 25 Hz until done() (checked after
+    every sample, with the feed drained) or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        check(time.monotonic() < deadline,
+              f'{what} within {timeout} s; received {summary(f.messages, 20)}')
+        env.fake.send_gravity(env.clip, *payloads.tilted(CLIP_UPRIGHT, CLIP_FORWARD, degrees))
+        await asyncio.sleep(0.04)  # paces the samples; not a synchronisation
+        await f.drain()
+
+
+def slouch_events(f, address, phase):
+    return [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'slouch'
+            and m.get('sensor') == address and m.get('phase') == phase]
+
+
+@test('bluetoothd-restart', daemon_args=POSTURE_ARGS)
+async def t_restart(env):
+    old, clip, sound = env.fake, env.clip, env.sound
+    addresses = [s.address for s in env.sensors]
+    await env.streaming()
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        # a slouch in progress on the clip
+        await clip_posture_until(env, f, 0, lambda: any(
+            m['type'] == 'posture' and m.get('sensor') == clip.address
+            and m.get('calibrating') is False for m in f.messages), 10, 'the clip calibrated')
+        await clip_posture_until(env, f, 30, lambda: slouch_events(f, clip.address, 'start'),
+                                 10, 'a slouch start on the clip')
+        start = slouch_events(f, clip.address, 'start')[0]
+
+        # bluetoothd crashes: org.bluez goes away without a word
+        old_owner = old.owner
+        old.kill()
+        lost = {a: await sensor_event(f, a, 'lost', 5) for a in addresses}
+        end = await first_message(f, lambda m: m['type'] == 'event' and m.get('kind') == 'slouch'
+                                  and m.get('sensor') == clip.address
+                                  and m.get('phase') == 'end', 5,
+                                  'the slouch to end when the clip is lost')
+        check(end.get('reason') == 'sensor-lost' and end.get('onset_ts') == start['onset_ts']
+              and end['seq'] > start['seq']
+              and end.get('duration_ms') == end['ts'] - end['onset_ts'],
+              f'slouch end after bluetoothd died: {end} (start {start})')
+        h = await hello(env.port)
+        check(all(sensor_entry(h, a).get('state') == 'lost' for a in addresses),
+              f'hello.sensors after bluetoothd died: {h["sensors"]}')
+
+        # a bare connection takes org.bluez, then a new bluetoothd (same devices, new unique
+        # name) takes it over while the former owner stays connected
+        former = PlainOwner(env.bus.address)
+        try:
+            former.take_name()
+            new = env.start_bluez()
+            check(not former.owns_name() and new.owner not in (old_owner, former.name),
+                  f'org.bluez owners: crashed {old_owner}, former {former.name}, new {new.owner}')
+            new.wait_notifying(env.sensors)  # StartNotify on the new instance's objects
+            after = max(e['seq'] for e in lost.values())
+            for a in addresses:
+                await sensor_event(f, a, 'streaming', 15, after_seq=after)
+            for s in env.sensors:
+                check(len(new.method_calls(s.path, 'Connect')) == 1,
+                      f'{s.address}: Connect calls on the new bluetoothd: '
+                      f'{new.method_calls(s.path, "Connect")}')
+
+            # the former owner (unicast to spinewatchd, and broadcast): a notification, a
+            # disconnect and a device removal; all ignored
+            daemon_name = connection_of_pid(former.bus, env.daemon.proc.pid)
+            check(daemon_name, 'no bus connection of spinewatchd found')
+            last = (await hello(env.port))['last_seq']
+            for destination in (daemon_name, None):
+                forge_changed(former.bus, sound.chars['crack'], CHAR_IFACE, {'Value': dbus.Array(
+                    payloads.crack(sound.seq['crack'] + 50, 'grind', 12, 900, 1),
+                    signature='y')}, destination)
+                forge_changed(former.bus, clip.path, DEVICE_IFACE,
+                              {'Connected': dbus.Boolean(False)}, destination)
+                forge_interfaces_removed(former.bus, sound.path, [DEVICE_IFACE], destination)
+            new.send_crack(sound, intensity=24)
+            ev = await event_after(f, last, 'a crack from the new bluetoothd')
+            check_crack_event(ev, sound, 24, 'the first event from the new bluetoothd')
+            ignored = ignored_in_log(env, former.name)
+            check({'PropertiesChanged', 'InterfacesRemoved'} <= ignored,
+                  f'spinewatchd did not log ignoring the former owner {former.name}\'s '
+                  f'signals (logged: {sorted(ignored)}); did they reach it?')
+        finally:
+            former.close()
+
+        # posture flows from the new instance too
+        mark = len(f.messages)
+        await clip_posture_until(env, f, 0, lambda: any(
+            m['type'] == 'posture' and m.get('sensor') == clip.address
+            for m in f.messages[mark:]), 5, 'posture from the clip via the new bluetoothd')
+        h = await hello(env.port)
+        check(all(sensor_entry(h, a).get('state') == 'streaming' for a in addresses),
+              f'hello.sensors after the restart: {h["sensors"]}')
+        check(not [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'sensor'
+                   and m.get('state') == 'lost' and m['seq'] > after],
+              f'sensors lost again after the restart: {summary(f.messages)}')
+
+
+@test('bluez-absent-at-start', bluez_at_start=False)
+async def t_absent(env):
+    async with await Feed.open(env.port) as f:
+        h = await f.next(what='hello')
+        check_hello(h)
+        check(h['sensors'] == [], f'sensors without BlueZ: {h["sensors"]}')
+        # a while without org.bluez: the daemon keeps running and serving
+        quiet_until = time.monotonic() + 1.0
+        while time.monotonic() < quiet_until:
+            check(env.daemon.alive(), 'spinewatchd exited without org.bluez')
+            await asyncio.sleep(0.1)
+        check((await hello(env.port))['sensors'] == [], 'sensors appeared without BlueZ')
+
+        # bluetoothd appears: the adapter and devices come after the name, as they do
+        fake = env.start_bluez()
+        await env.streaming()
+        for s in env.sensors:
+            await sensor_event(f, s.address, 'streaming', 5)
+            calls = fake.method_calls(s.path, 'Connect')
+            check(len(calls) == 1, f'{s.address}: Connect calls: {calls}')
+        check(not fake.method_calls(env.headset, 'Connect'), 'Connect on the headset')
+        last = (await hello(env.port))['last_seq']
+        fake.send_crack(env.sound, intensity=31)
+        ev = await event_after(f, last, 'a crack once BlueZ appeared')
+        check_crack_event(ev, env.sound, 31, 'the first crack once BlueZ appeared')
+
+
+@test('link-loss-reconnect')
+async def t_link_loss(env):
+    fake, sound = env.fake, env.sound
+    await env.streaming()
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        connects = len(fake.connect_times(sound))
+        dropped = time.time()
+        fake.drop_link(sound)
+        lost = await sensor_event(f, sound.address, 'lost', 5)
+        times = await poll(lambda: fake.connect_times(sound)[connects:], 8,
+                           'spinewatchd to call Connect again after the link loss')
+        delay = times[0] - dropped
+        check(delay < 5, f'Connect again {delay:.2f} s after the link loss')
+        await sensor_event(f, sound.address, 'streaming', 10, after_seq=lost['seq'])
+        fake.wait_notifying([sound], 5)
+        last = (await hello(env.port))['last_seq']
+        fake.send_crack(sound, intensity=41)
+        ev = await event_after(f, last, 'a crack after the reconnect')
+        check_crack_event(ev, sound, 41, 'the first crack after the reconnect')
+        check(len(fake.connect_times(sound)) == connects + 1,
+              f'Connect calls after one link loss: {fake.connect_times(sound)}')
+        others = [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'sensor'
+                  and m.get('sensor') != sound.address]
+        check(not others, f'other sensors changed state on the sound sensor\'s link loss: {others}')
+    print(f'[reconnect after {delay:.2f} s]', end=' ')
+
+
+def fail_first_connects(env):
+    env.fake.fail_connects(env.sound, 2)
+
+
+@test('connect-failure-backoff', prepare=fail_first_connects)
+async def t_backoff(env):
+    fake, sound = env.fake, env.sound
+    await env.streaming(timeout=20)
+    times = fake.connect_times(sound)
+    check(len(times) == 3, f'{len(times)} Connect calls for 2 failures and a success: {times}')
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # growing: clearly longer the second time (a constant delay would pass a plain >= by
+    # timer jitter alone)
+    check(gaps[0] >= 0.5 and gaps[1] >= 1.25 * gaps[0],
+          f'Connect retry delays {gaps[0]:.2f} s, {gaps[1]:.2f} s: expected at least 0.5 s, '
+          'then growing (at least 1.25 times as long)')
+    for s in (env.clip, env.microbit):
+        check(len(fake.connect_times(s)) == 1,
+              f'{s.address}: Connect calls {fake.connect_times(s)} (its connects did not fail)')
+    async with await Feed.open(env.port) as f:
+        last = (await f.next(what='hello'))['last_seq']
+        fake.send_crack(sound, intensity=52)
+        ev = await event_after(f, last, 'a crack after the third Connect')
+        check_crack_event(ev, sound, 52, 'the first crack after the failed connects')
+    print(f'[retries after {gaps[0]:.2f} s, {gaps[1]:.2f} s]', end=' ')
 
 
 # --- 7. bad requests (before the docs test, which checks every message received) ---
