@@ -32,7 +32,7 @@ LIB_OBJ_ASAN := $(LIB_SRC:%.c=$(ASAN)/obj/%.o)
 UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_BIN_ASAN := $(UNIT_SRC:tests/unit/%.c=$(ASAN)/tests/%)
 
-.PHONY: all deps check demo unit unit-asan integration browser clean
+.PHONY: all deps check demo unit unit-asan integration sim browser clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/spinewatchd
@@ -83,6 +83,9 @@ integration: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/integration/run.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/integration/run.py --daemon $(ASAN)/spinewatchd
 
+sim:
+	$(PYTHON) tests/sim/test_sim.py
+
 browser: $(BUILD)/spinewatchd
 	tests/browser/run.sh $(BUILD)/spinewatchd
 
@@ -91,6 +94,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) integration
+	$(MAKE) sim
 	$(MAKE) browser
 
 demo: $(BUILD)/spinewatchd
