@@ -157,12 +157,17 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 	store_add_event(s->store, &ev);
 }
 
-static void count_seq(struct sensor *x, int idx, uint16_t seq)
+/* Count lost notifications; false if this one repeats the previous seq (a
+ * duplicate, e.g. a cached value re-sent after someone's ReadValue). */
+static bool count_seq(struct sensor *x, int idx, uint16_t seq)
 {
+	if (x->have_seq[idx] && x->last_seq[idx] == seq)
+		return false;
 	if (x->have_seq[idx])
 		x->lost += spine_seq_lost(x->last_seq[idx], seq);
 	x->have_seq[idx] = true;
 	x->last_seq[idx] = seq;
+	return true;
 }
 
 static void posture_sample(struct sensors *s, struct sensor *x, const struct spine_posture *p)
@@ -234,8 +239,8 @@ void sensors_notification(struct sensors *s, const char *address, enum bluez_cha
 		x->roles |= FEED_ROLE_POSTURE;
 		if ((err = spine_posture_decode(data, len, &p)) != SPINE_OK)
 			break;
-		count_seq(x, 0, p.seq);
-		posture_sample(s, x, &p);
+		if (count_seq(x, 0, p.seq))
+			posture_sample(s, x, &p);
 		return;
 	case BLUEZ_CHAR_MICROBIT_ACCEL:
 		x->roles |= FEED_ROLE_POSTURE;
@@ -247,8 +252,8 @@ void sensors_notification(struct sensors *s, const char *address, enum bluez_cha
 		x->roles |= FEED_ROLE_SOUND;
 		if ((err = spine_crack_decode(data, len, &c)) != SPINE_OK)
 			break;
-		count_seq(x, 1, c.seq);
-		crack(s, x, &c);
+		if (count_seq(x, 1, c.seq))
+			crack(s, x, &c);
 		return;
 	default:
 		return;

@@ -415,8 +415,15 @@ async def t_hostile(env):
         # a jump in the sequence counter counts lost notifications
         lost0 = sensor_entry(await hello(env.port), sound.address).get('lost')
         sound.seq['crack'] = (sound.seq['crack'] + 3) & 0xFFFF
-        fake.send_crack(sound, intensity=46)
+        dup_seq = fake.send_crack(sound, intensity=46)
         await f.events(1)
+
+        # the same seq again is a duplicate (e.g. a cached value re-sent): dropped, not counted
+        fake.notify(sound, 'crack', payloads.crack(dup_seq, 'pop', 46, 120, 1))
+        fake.send_crack(sound, intensity=47)
+        got = await f.events(1)
+        check(got[0].get('intensity') == 47,
+              f'a repeated seq {dup_seq} was not dropped as a duplicate: next event {got[0]}')
 
     h1 = await hello(env.port)
     counts = {s.address: sensor_entry(h1, s.address) for s in env.sensors}
