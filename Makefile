@@ -13,7 +13,11 @@ ASAN    := $(BUILD)/asan
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev dbus python3 python3-dbus python3-gi \
-	python3-dbusmock python3-websockets chromium nodejs npm
+	python3-dbusmock python3-websockets chromium
+# Node.js drives the browser test. Debian's `nodejs npm` are installed only
+# when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
+# with Debian's npm package.
+NODE_PKGS := nodejs npm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS_ALL = -D_GNU_SOURCE -DSPINEWATCH_VERSION=\"$(VERSION)\" -DSPINEWATCH_WEB_ROOT=\"$(CURDIR)/web\" -Iprotocol -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -63,6 +67,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing $(NODE_PKGS)"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
