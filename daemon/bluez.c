@@ -1,42 +1,80 @@
 /*
  * bluez.c - BlueZ client over libdbus: match rules first, then the owner of
  * org.bluez and a GetManagedObjects snapshot; InterfacesAdded/Removed and
- * PropertiesChanged keep adapters, devices, GATT services and
- * characteristics current, keyed by object path (idempotent upserts). All
- * method calls are asynchronous; replies are matched to objects by path and
- * to the owner generation they were sent under, so nothing stale is applied
- * after bluetoothd restarts.
+ * PropertiesChanged keep adapters, devices, batteries, GATT services and
+ * characteristics current, keyed by object path (idempotent upserts).
+ *
+ * Each adopted device runs a small state machine, driven by device_update()
+ * after every change: connect (with backoff and jitter after failures),
+ * pair when BlueZ says the sensor demands it, wait for the characteristic
+ * objects, configure the sample period, subscribe (AcquireNotify, else
+ * StartNotify), stream. Discovery runs while a wanted sensor is missing.
+ * All method calls are asynchronous; replies are matched to objects by path
+ * and to the owner generation they were sent under, so nothing stale is
+ * applied after bluetoothd restarts.
  */
 #include "bluez.h"
 
 #include <ctype.h>
-#include <stdbool.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "backoff.h"
+#include "bluez_agent.h"
+#include "dbus_util.h"
 #include "log.h"
-#include "spine_profile.h"
+#include "microbit.h"
+#include "thingy52.h"
 
 #define BLUEZ_SERVICE "org.bluez"
 #define IFACE_ADAPTER "org.bluez.Adapter1"
 #define IFACE_DEVICE "org.bluez.Device1"
+#define IFACE_BATTERY "org.bluez.Battery1"
 #define IFACE_SERVICE "org.bluez.GattService1"
 #define IFACE_CHAR "org.bluez.GattCharacteristic1"
 #define IFACE_OM "org.freedesktop.DBus.ObjectManager"
 #define IFACE_PROPS "org.freedesktop.DBus.Properties"
+#define ERR(x) "org.bluez.Error." x
 
 #define MAX_OBJECTS 4096          /* adapters + devices + services + chars */
 #define NAME_MAX_BYTES 64
 #define CONNECT_TIMEOUT_MS 35000
+#define PAIR_TIMEOUT_MS 60000
 #define CALL_TIMEOUT_MS 10000
-#define RETRY_MIN_MS 1000
-#define RETRY_MAX_MS 60000
+#define RESOLVE_TIMEOUT_MS 15000  /* connected, no sensor characteristic yet */
+#define NOTIFY_BATCH 64           /* packets read per wake-up from a notify fd */
+#define NOTIFY_MAX_LEN 517        /* largest ATT value */
+
+enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACQUIRED, SUB_NOTIFYING };
+enum call_tag { TAG_ACQUIRE = 1, TAG_START, TAG_WRITE_PERIOD, TAG_READ_PERIOD,
+		TAG_READ_CONFIG, TAG_WRITE_CONFIG };
 
 struct bz_adapter {
+	struct bluez *bz;
 	char *path;
 	bool powered;
+	bool disc_on, disc_pending;   /* our discovery session */
 	struct bz_adapter *next;
+};
+
+struct bz_char {
+	struct bluez *bz;
+	char *path, *service_path;
+	enum sw_char_role role;
+	bool can_notify, can_indicate;
+	enum sub_state sub;
+	bool acquire_refused;     /* use StartNotify on this connection */
+	struct loop_fd *fd;       /* AcquireNotify socket */
+	struct bz_char *next;
 };
 
 struct bz_device {
@@ -44,13 +82,24 @@ struct bz_device {
 	char *path;
 	char address[18];
 	char *alias, *name;
-	bool uuid_spine, uuid_microbit;
-	bool connected, was_connected, connect_pending, retry_due;
-	unsigned failures;
-	struct loop_timer retry;
+	enum sw_profile adv_profile;  /* from advertised UUIDs or name */
+	bool connected, resolved, paired, trusted;
+	bool connect_pending, pair_pending, config_started;
+	bool got_data;            /* a notification since this connection's subscribe */
+	bool retry_due;
+	int battery, rssi;
+	unsigned period_ms;
+	const char *notify;       /* "acquire" / "start" / NULL */
+	struct backoff backoff;
+	struct loop_timer retry, resolve;
+	char reason[160];
+	/* what was last reported */
 	bool reported;
 	enum bluez_dev_state last_state;
-	unsigned last_roles;
+	char last_reason[160];
+	unsigned last_roles, last_period;
+	int last_battery, last_rssi;
+	const char *last_notify;
 	struct bz_device *next;
 };
 
@@ -60,18 +109,13 @@ struct bz_service {
 	struct bz_service *next;
 };
 
-struct bz_char {
-	char *path, *service_path;
-	enum bluez_char_role role;
-	bool subscribed, notify_pending;
-	struct bz_char *next;
-};
-
 struct bluez {
 	DBusConnection *conn;
 	struct loop *loop;
+	struct bluez_config cfg;
 	struct bluez_callbacks cb;
 	void *user;
+	struct bluez_agent *agent;
 	char owner[256];          /* unique name of org.bluez's owner, "" if none */
 	unsigned gen;             /* bumped on every owner change */
 	bool filter_added;
@@ -80,53 +124,107 @@ struct bluez {
 	struct bz_service *services;
 	struct bz_char *chars;
 	unsigned n_objects;
+	uint64_t seed;
 	struct bluez_stats stats;
 	struct log_ratelimit rl_spoof, rl_bad, rl_call, rl_full;
 };
 
-/* Context of an asynchronous call: the object path and owner generation. */
-struct call_ctx {
-	struct bluez *bz;
-	unsigned gen;
-	char path[];
-};
-
 static void device_update(struct bz_device *d);
+static void discovery_update(struct bluez *bz);
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- configuration -------------------------------------------------------- */
 
-const char *bluez_profile_name(enum bluez_profile p)
+void bluez_config_defaults(struct bluez_config *c)
 {
-	switch (p) {
-	case BLUEZ_PROFILE_SPINE: return "spinewatch";
-	case BLUEZ_PROFILE_MICROBIT: return "microbit";
-	default: return "";
-	}
+	memset(c, 0, sizeof(*c));
+	c->profiles = SW_PROFILES_ALL;
+	c->discovery = true;
+	c->acquire = true;
+	c->backoff_min_ms = 1000;
+	c->backoff_max_ms = 60000;
+	c->sensor_period_ms = 80;
 }
 
-const char *bluez_state_name(enum bluez_dev_state s)
-{
-	switch (s) {
-	case BLUEZ_DEV_FOUND: return "found";
-	case BLUEZ_DEV_CONNECTING: return "connecting";
-	case BLUEZ_DEV_CONNECTED: return "connected";
-	case BLUEZ_DEV_STREAMING: return "streaming";
-	case BLUEZ_DEV_LOST: return "lost";
-	case BLUEZ_DEV_GONE: return "gone";
-	}
-	return "unknown";
-}
-
-static bool valid_address(const char *s)
+bool bluez_valid_address(const char *s)
 {
 	int i;
 
-	if (strlen(s) != 17)
+	if (!s || strlen(s) != 17)
 		return false;
 	for (i = 0; i < 17; i++)
 		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
 			return false;
 	return true;
+}
+
+static int list_add(char list[][18], unsigned *n, const char *addr)
+{
+	int i;
+
+	if (!bluez_valid_address(addr) || *n >= BLUEZ_MAX_LISTED)
+		return -1;
+	for (i = 0; i < 17; i++)
+		list[*n][i] = (char)toupper((unsigned char)addr[i]);
+	list[*n][17] = '\0';
+	(*n)++;
+	return 0;
+}
+
+int bluez_config_allow(struct bluez_config *c, const char *addr)
+{
+	return list_add(c->allow, &c->n_allow, addr);
+}
+
+int bluez_config_deny(struct bluez_config *c, const char *addr)
+{
+	return list_add(c->deny, &c->n_deny, addr);
+}
+
+int bluez_config_profiles(struct bluez_config *c, const char *list)
+{
+	char buf[128], *tok, *save = NULL;
+	unsigned mask = 0;
+	enum sw_profile p;
+
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+		return -1;
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if ((p = sw_profile_by_name(tok)) == SW_PROFILE_NONE)
+			return -1;
+		mask |= SW_PROFILE_BIT(p);
+	}
+	if (!mask)
+		return -1;
+	c->profiles = mask;
+	return 0;
+}
+
+static bool in_list(const char list[][18], unsigned n, const char *addr)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (!strcasecmp(list[i], addr))
+			return true;
+	return false;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *bluez_state_name(enum bluez_dev_state s)
+{
+	switch (s) {
+	case BLUEZ_DEV_DISCOVERED: return "discovered";
+	case BLUEZ_DEV_CONNECTING: return "connecting";
+	case BLUEZ_DEV_PAIRING: return "pairing";
+	case BLUEZ_DEV_RESOLVING: return "resolving";
+	case BLUEZ_DEV_SUBSCRIBED: return "subscribed";
+	case BLUEZ_DEV_STREAMING: return "streaming";
+	case BLUEZ_DEV_LOST: return "lost";
+	case BLUEZ_DEV_WAITING: return "waiting";
+	case BLUEZ_DEV_GONE: return "gone";
+	}
+	return "unknown";
 }
 
 /* strdup capped to NAME_MAX_BYTES without splitting a UTF-8 sequence */
@@ -148,6 +246,26 @@ static char *name_dup(const char *s)
 	return r;
 }
 
+static void replace_str(char **dst, const char *src)
+{
+	char *n = name_dup(src);
+
+	if (n) {
+		free(*dst);
+		*dst = n;
+	}
+}
+
+static void replace_path(char **dst, const char *src)
+{
+	char *p = strdup(src);
+
+	if (p) {
+		free(*dst);
+		*dst = p;
+	}
+}
+
 static bool path_under(const char *path, const char *parent)
 {
 	size_t n = strlen(parent);
@@ -155,156 +273,50 @@ static bool path_under(const char *path, const char *parent)
 	return strncmp(path, parent, n) == 0 && path[n] == '/';
 }
 
-static enum bluez_char_role role_for_uuid(const char *uuid)
+static bool call(struct bluez *bz, DBusMessage *m, int timeout_ms, du_reply_fn fn,
+		 const char *path, intptr_t tag)
 {
-	if (!strcasecmp(uuid, SPINE_POSTURE_UUID))
-		return BLUEZ_CHAR_SPINE_POSTURE;
-	if (!strcasecmp(uuid, SPINE_CRACK_UUID))
-		return BLUEZ_CHAR_SPINE_CRACK;
-	if (!strcasecmp(uuid, MICROBIT_ACCEL_DATA_UUID))
-		return BLUEZ_CHAR_MICROBIT_ACCEL;
-	return BLUEZ_CHAR_NONE;
+	return du_call_async(bz->conn, m, timeout_ms, fn, bz, &bz->gen, path, tag);
 }
 
-/* ---- variant readers (every input is checked for its type) -------------- */
-
-static bool var_string(DBusMessageIter *v, const char **out)
+static DBusMessage *method(const char *path, const char *iface, const char *member)
 {
-	int t = dbus_message_iter_get_arg_type(v);
-
-	if (t != DBUS_TYPE_STRING && t != DBUS_TYPE_OBJECT_PATH)
-		return false;
-	dbus_message_iter_get_basic(v, out);
-	return true;
+	return dbus_message_new_method_call(BLUEZ_SERVICE, path, iface, member);
 }
 
-static bool var_bool(DBusMessageIter *v, bool *out)
+/* Append an empty a{sv} (the options argument of GATT calls). */
+static bool append_empty_dict(DBusMessage *m)
 {
-	dbus_bool_t b;
+	DBusMessageIter it, d;
 
-	if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_BOOLEAN)
-		return false;
-	dbus_message_iter_get_basic(v, &b);
-	*out = b;
-	return true;
+	dbus_message_iter_init_append(m, &it);
+	return du_dict_open(&it, &d) && du_dict_close(&it, &d);
 }
 
-static bool var_bytes(DBusMessageIter *v, const uint8_t **data, int *len)
+static bool is_error(const char *err, const char *name)
 {
-	DBusMessageIter a;
-
-	if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_ARRAY ||
-	    dbus_message_iter_get_element_type(v) != DBUS_TYPE_BYTE)
-		return false;
-	dbus_message_iter_recurse(v, &a);
-	dbus_message_iter_get_fixed_array(&a, data, len);
-	return true;
+	return err && !strcmp(err, name);
 }
 
-/*
- * Walk an a{sv}: on each call, *key and *val are set to the next entry.
- * Returns false at the end or on a malformed entry.
- */
-static bool dict_next(DBusMessageIter *dict, const char **key, DBusMessageIter *val)
+/* BlueZ's ways of saying "this needs pairing/encryption first" */
+static bool is_auth_error(const char *err, bool not_permitted_counts)
 {
-	DBusMessageIter entry;
-
-	while (dbus_message_iter_get_arg_type(dict) == DBUS_TYPE_DICT_ENTRY) {
-		dbus_message_iter_recurse(dict, &entry);
-		dbus_message_iter_next(dict);
-		if (dbus_message_iter_get_arg_type(&entry) != DBUS_TYPE_STRING)
-			continue;
-		dbus_message_iter_get_basic(&entry, key);
-		if (!dbus_message_iter_next(&entry) ||
-		    dbus_message_iter_get_arg_type(&entry) != DBUS_TYPE_VARIANT)
-			continue;
-		dbus_message_iter_recurse(&entry, val);
-		return true;
-	}
-	return false;
-}
-
-static bool is_dict(DBusMessageIter *it, int value_type)
-{
-	DBusMessageIter e;
-
-	if (dbus_message_iter_get_arg_type(it) != DBUS_TYPE_ARRAY ||
-	    dbus_message_iter_get_element_type(it) != DBUS_TYPE_DICT_ENTRY)
-		return false;
-	dbus_message_iter_recurse(it, &e);
-	if (dbus_message_iter_get_arg_type(&e) == DBUS_TYPE_INVALID)
-		return true; /* empty */
-	(void)value_type;
-	return true;
-}
-
-/* ---- asynchronous calls ------------------------------------------------- */
-
-static bool call(struct bluez *bz, DBusMessage *m, int timeout_ms,
-		 DBusPendingCallNotifyFunction fn, const char *path)
-{
-	DBusPendingCall *pc = NULL;
-	struct call_ctx *c;
-
-	if (!m)
-		return false;
-	c = malloc(sizeof(*c) + strlen(path) + 1);
-	if (!c) {
-		dbus_message_unref(m);
-		return false;
-	}
-	c->bz = bz;
-	c->gen = bz->gen;
-	strcpy(c->path, path);
-	if (!dbus_connection_send_with_reply(bz->conn, m, &pc, timeout_ms) || !pc) {
-		dbus_message_unref(m);
-		free(c);
-		return false;
-	}
-	dbus_message_unref(m);
-	if (!dbus_pending_call_set_notify(pc, fn, c, free)) {
-		dbus_pending_call_cancel(pc);
-		dbus_pending_call_unref(pc);
-		free(c);
-		return false;
-	}
-	/* the connection holds its own reference until the reply comes */
-	dbus_pending_call_unref(pc);
-	return true;
-}
-
-/*
- * Steal the reply of a finished call. Returns NULL (and frees nothing the
- * caller owns) if the call belongs to an earlier owner of org.bluez.
- */
-static DBusMessage *take_reply(DBusPendingCall *pc, struct call_ctx *c)
-{
-	DBusMessage *r = dbus_pending_call_steal_reply(pc);
-
-	if (r && c->gen != c->bz->gen) {
-		dbus_message_unref(r);
-		return NULL;
-	}
-	return r;
-}
-
-static const char *reply_error(DBusMessage *r)
-{
-	if (dbus_message_get_type(r) != DBUS_MESSAGE_TYPE_ERROR)
-		return NULL;
-	return dbus_message_get_error_name(r);
-}
-
-static const char *reply_error_text(DBusMessage *r)
-{
-	const char *s = NULL;
-
-	if (!dbus_message_get_args(r, NULL, DBUS_TYPE_STRING, &s, DBUS_TYPE_INVALID))
-		return "";
-	return s;
+	return is_error(err, ERR("NotAuthorized")) || is_error(err, ERR("AuthenticationFailed")) ||
+	       is_error(err, ERR("AuthenticationRejected")) ||
+	       (not_permitted_counts && is_error(err, ERR("NotPermitted")));
 }
 
 /* ---- lookups -------------------------------------------------------------- */
+
+static struct bz_adapter *adapter_lookup(struct bluez *bz, const char *path)
+{
+	struct bz_adapter *a;
+
+	for (a = bz->adapters; a; a = a->next)
+		if (!strcmp(a->path, path))
+			return a;
+	return NULL;
+}
 
 static struct bz_device *device_lookup(struct bluez *bz, const char *path)
 {
@@ -351,6 +363,27 @@ static struct bz_device *char_device(struct bluez *bz, const struct bz_char *c)
 	return NULL;
 }
 
+/* The device's adapter: the one whose path its path nests under. */
+static struct bz_adapter *device_adapter(struct bz_device *d)
+{
+	struct bz_adapter *a;
+
+	for (a = d->bz->adapters; a; a = a->next)
+		if (path_under(d->path, a->path))
+			return a;
+	return NULL;
+}
+
+static struct bz_char *device_char(struct bz_device *d, enum sw_char_role role)
+{
+	struct bz_char *c;
+
+	for (c = d->bz->chars; c; c = c->next)
+		if (c->role == role && char_device(d->bz, c) == d)
+			return c;
+	return NULL;
+}
+
 static bool room_for_object(struct bluez *bz, const char *path)
 {
 	if (bz->n_objects < MAX_OBJECTS)
@@ -360,7 +393,7 @@ static bool room_for_object(struct bluez *bz, const char *path)
 	return false;
 }
 
-/* ---- device state ----------------------------------------------------- */
+/* ---- what a device is ---------------------------------------------------- */
 
 static unsigned device_roles(struct bz_device *d)
 {
@@ -368,26 +401,55 @@ static unsigned device_roles(struct bz_device *d)
 	unsigned roles = 0;
 
 	for (c = d->bz->chars; c; c = c->next) {
-		if (c->role == BLUEZ_CHAR_NONE || char_device(d->bz, c) != d)
+		if (!sw_char_role_notifies(c->role) || char_device(d->bz, c) != d)
 			continue;
-		roles |= c->role == BLUEZ_CHAR_SPINE_CRACK ? BLUEZ_ROLE_SOUND : BLUEZ_ROLE_POSTURE;
+		roles |= sw_char_role_is_crack(c->role) ? BLUEZ_ROLE_SOUND : BLUEZ_ROLE_POSTURE;
 	}
 	return roles;
 }
 
-static enum bluez_profile device_profile(struct bz_device *d)
+/* Resolved characteristics confirm the profile; before that, advertising. */
+static enum sw_profile device_profile(struct bz_device *d)
 {
 	struct bz_char *c;
 
-	if (d->uuid_spine)
-		return BLUEZ_PROFILE_SPINE;
-	if (d->uuid_microbit)
-		return BLUEZ_PROFILE_MICROBIT;
 	for (c = d->bz->chars; c; c = c->next)
-		if (c->role != BLUEZ_CHAR_NONE && char_device(d->bz, c) == d)
-			return c->role == BLUEZ_CHAR_MICROBIT_ACCEL ?
-				BLUEZ_PROFILE_MICROBIT : BLUEZ_PROFILE_SPINE;
-	return BLUEZ_PROFILE_NONE;
+		if (sw_char_role_notifies(c->role) && char_device(d->bz, c) == d)
+			return sw_char_role_profile(c->role);
+	return d->adv_profile;
+}
+
+static bool profile_enabled(struct bluez *bz, enum sw_profile p)
+{
+	return p != SW_PROFILE_NONE && (bz->cfg.profiles & SW_PROFILE_BIT(p));
+}
+
+/* Is this a device we adopt? */
+static bool device_wanted(struct bz_device *d)
+{
+	struct bluez *bz = d->bz;
+
+	if (!d->address[0] || in_list(bz->cfg.deny, bz->cfg.n_deny, d->address))
+		return false;
+	if (bz->cfg.n_allow)
+		return in_list(bz->cfg.allow, bz->cfg.n_allow, d->address);
+	return profile_enabled(bz, device_profile(d));
+}
+
+static const char *device_display_name(struct bz_device *d)
+{
+	return d->alias ? d->alias : d->name ? d->name : "";
+}
+
+static void device_set_adv_profile(struct bz_device *d, enum sw_profile p)
+{
+	if (p != SW_PROFILE_NONE)
+		d->adv_profile = p;
+}
+
+static bool char_active(const struct bz_char *c)
+{
+	return c->sub == SUB_ACQUIRED || c->sub == SUB_NOTIFYING;
 }
 
 static bool device_any_subscribed(struct bz_device *d)
@@ -395,131 +457,499 @@ static bool device_any_subscribed(struct bz_device *d)
 	struct bz_char *c;
 
 	for (c = d->bz->chars; c; c = c->next)
-		if (c->subscribed && char_device(d->bz, c) == d)
+		if (char_active(c) && char_device(d->bz, c) == d)
 			return true;
 	return false;
 }
 
 static enum bluez_dev_state device_state(struct bz_device *d)
 {
-	if (!d->connected)
-		return d->connect_pending ? BLUEZ_DEV_CONNECTING :
-			d->was_connected ? BLUEZ_DEV_LOST : BLUEZ_DEV_FOUND;
-	return device_any_subscribed(d) ? BLUEZ_DEV_STREAMING : BLUEZ_DEV_CONNECTED;
+	if (d->pair_pending)
+		return BLUEZ_DEV_PAIRING;
+	if (!d->connected) {
+		if (d->connect_pending)
+			return BLUEZ_DEV_CONNECTING;
+		return d->retry.armed ? BLUEZ_DEV_WAITING : BLUEZ_DEV_DISCOVERED;
+	}
+	if (device_any_subscribed(d))
+		return d->got_data ? BLUEZ_DEV_STREAMING : BLUEZ_DEV_SUBSCRIBED;
+	return d->retry.armed ? BLUEZ_DEV_WAITING : BLUEZ_DEV_RESOLVING;
 }
 
-static void device_report(struct bz_device *d, enum bluez_dev_state state)
+static void fill_info(struct bz_device *d, struct bluez_device_info *info,
+		      enum bluez_dev_state state)
 {
-	struct bluez_device_info info;
-	unsigned roles = device_roles(d);
+	info->address = d->address;
+	info->name = device_display_name(d);
+	info->profile = device_profile(d);
+	info->roles = device_roles(d);
+	info->state = state;
+	info->reason = d->reason;
+	info->battery = d->battery;
+	info->rssi = d->rssi;
+	info->notify = d->notify;
+	info->period_ms = d->period_ms;
+}
 
-	if (!d->address[0] || device_profile(d) == BLUEZ_PROFILE_NONE)
+/* Tell the user about a state/reason change, and separately about health. */
+static void device_report_state(struct bz_device *d, enum bluez_dev_state state)
+{
+	struct bluez *bz = d->bz;
+	struct bluez_device_info info;
+	bool state_changed, health_changed;
+	unsigned roles;
+
+	if (!d->address[0] || !device_wanted(d))
 		return;
-	if (d->reported && d->last_state == state && d->last_roles == roles)
+	roles = device_roles(d);
+	state_changed = !d->reported || d->last_state != state ||
+			strcmp(d->last_reason, d->reason) || d->last_roles != roles;
+	health_changed = d->reported && (d->last_battery != d->battery ||
+					  d->last_rssi != d->rssi || d->last_notify != d->notify ||
+					  d->last_period != d->period_ms);
+	if (!state_changed && !health_changed)
 		return;
-	if (!d->reported || d->last_state != state)
-		log_info("sensor %s (%s): %s", d->address,
-			 d->alias ? d->alias : d->name ? d->name : "", bluez_state_name(state));
+	if (!d->reported || d->last_state != state || strcmp(d->last_reason, d->reason))
+		log_info("sensor %s (%s): %s: %s", d->address, device_display_name(d),
+			 bluez_state_name(state), d->reason);
 	d->reported = true;
 	d->last_state = state;
+	snprintf(d->last_reason, sizeof(d->last_reason), "%s", d->reason);
 	d->last_roles = roles;
-	info.address = d->address;
-	info.name = d->alias ? d->alias : d->name ? d->name : "";
-	info.profile = device_profile(d);
-	info.roles = roles;
-	info.state = state;
-	if (d->bz->cb.device_state)
-		d->bz->cb.device_state(d->bz->user, &info);
+	d->last_battery = d->battery;
+	d->last_rssi = d->rssi;
+	d->last_notify = d->notify;
+	d->last_period = d->period_ms;
+	fill_info(d, &info, state);
+	if (state_changed && bz->cb.device_state)
+		bz->cb.device_state(bz->user, &info);
+	else if (health_changed && bz->cb.device_health)
+		bz->cb.device_health(bz->user, &info);
 }
 
-/* ---- connecting and subscribing ---------------------------------------- */
-
-static void connect_reply(DBusPendingCall *pc, void *data)
+static void device_report(struct bz_device *d)
 {
-	struct call_ctx *c = data;
-	DBusMessage *r = take_reply(pc, c);
-	struct bz_device *d;
-	const char *err;
+	device_report_state(d, device_state(d));
+}
 
-	if (!r)
-		return;
-	d = device_lookup(c->bz, c->path);
-	if (d) {
-		d->connect_pending = false;
-		if ((err = reply_error(r))) {
-			d->failures++;
-			log_rl(&c->bz->rl_call, LOG_WARNING, "bluez: Connect %s failed: %s %s",
-			       d->address, err, reply_error_text(r));
-		}
-		device_update(d);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void set_reason(struct bz_device *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* A failed step: wait (with backoff and jitter) before the next attempt. */
+static void device_fail(struct bz_device *d, const char *what, const char *err)
+{
+	int64_t delay = backoff_next(&d->backoff);
+
+	set_reason(d, "%s%s%s; retry in %.1f s", what, err ? ": " : "", err ? err : "",
+		   (double)delay / 1000.0);
+	loop_timer_cancel(&d->retry);
+	loop_timer_start(&d->retry, delay);
+	d->retry_due = false;
+}
+
+/* ---- subscribing ---------------------------------------------------------- */
+
+static void char_unsubscribe_local(struct bz_char *c)
+{
+	if (c->fd) {
+		loop_fd_close(c->fd);
+		c->fd = NULL;
 	}
-	dbus_message_unref(r);
+	c->sub = SUB_NONE;
+}
+
+static void deliver(struct bz_device *d, struct bz_char *c, const uint8_t *data, size_t len)
+{
+	struct bluez *bz = d->bz;
+
+	bz->stats.notifications++;
+	if (!d->got_data) {
+		d->got_data = true;
+		set_reason(d, "data flowing (%s)", d->notify ? d->notify : "notify");
+		device_report(d);
+	}
+	if (bz->cb.notification)
+		bz->cb.notification(bz->user, d->address, c->role, data, len);
+}
+
+static void char_fd_event(struct loop_fd *f, int fd, unsigned events, void *user)
+{
+	struct bz_char *c = user;
+	struct bluez *bz = c->bz;
+	struct bz_device *d = char_device(bz, c);
+	uint8_t buf[NOTIFY_MAX_LEN];
+	ssize_t n;
+	int i;
+
+	(void)f;
+	if (events & LOOP_FD_HUP) {
+		c->fd = NULL;   /* the loop has closed it */
+		c->sub = SUB_NONE;
+		if (d && d->connected) {
+			/* closed under a live link: don't loop on it, use StartNotify */
+			c->acquire_refused = true;
+			log_rl(&bz->rl_call, LOG_NOTICE,
+			       "bluez: notify socket of %s closed; using StartNotify", c->path);
+			device_update(d);
+		}
+		return;
+	}
+	for (i = 0; i < NOTIFY_BATCH; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0) {
+			if (d && d->address[0])
+				deliver(d, c, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		/* EOF or error: BlueZ ended the session */
+		loop_fd_close(c->fd);
+		c->fd = NULL;
+		c->sub = SUB_NONE;
+		if (d && d->connected) {
+			c->acquire_refused = true;
+			device_update(d);
+		}
+		return;
+	}
+}
+
+static void device_pair(struct bz_device *d, const char *why);
+
+static void subscribe_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bluez *bz = cl->owner;
+	struct bz_char *c = char_lookup(bz, cl->path);
+	struct bz_device *d = c ? char_device(bz, c) : NULL;
+	const char *err = du_error_name(r);
+	bool acquire = cl->tag == TAG_ACQUIRE;
+	int fd = -1;
+	uint16_t mtu = 0;
+
+	if (!c || c->sub != SUB_PENDING)
+		return;
+	c->sub = SUB_NONE;
+	if (!d || !d->connected) {
+		if (!err && acquire &&
+		    dbus_message_get_args(r, NULL, DBUS_TYPE_UNIX_FD, &fd, DBUS_TYPE_UINT16, &mtu,
+					  DBUS_TYPE_INVALID))
+			close(fd);
+		return;
+	}
+	if (!err && acquire) {
+		if (!dbus_message_get_args(r, NULL, DBUS_TYPE_UNIX_FD, &fd, DBUS_TYPE_UINT16, &mtu,
+					   DBUS_TYPE_INVALID) || fd < 0) {
+			err = "malformed AcquireNotify reply";
+		} else {
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			c->fd = loop_fd_add(bz->loop, fd, char_fd_event, c);
+			if (!c->fd)
+				err = "cannot watch the notify socket";
+		}
+		if (err) {
+			c->acquire_refused = true;
+			log_rl(&bz->rl_call, LOG_WARNING, "bluez: AcquireNotify %s: %s", c->path, err);
+			device_update(d);
+			return;
+		}
+		c->sub = SUB_ACQUIRED;
+		d->notify = "acquire";
+		log_debug("bluez: acquired notify socket of %s (mtu %u)", c->path, mtu);
+	} else if (!err || (!acquire && is_error(err, ERR("InProgress")))) {
+		/* InProgress: our session is already being set up by BlueZ */
+		c->sub = SUB_NOTIFYING;
+		d->notify = "start";
+		log_debug("bluez: notifying on %s", c->path);
+	} else if (is_auth_error(err, !acquire) && !d->paired) {
+		device_pair(d, err);
+		return;
+	} else if (acquire) {
+		/* NotPermitted, InProgress, NotSupported, Failed, UnknownMethod... */
+		log_info("bluez: AcquireNotify on %s refused (%s); falling back to StartNotify",
+			 c->path, err);
+		c->acquire_refused = true;
+	} else {
+		log_rl(&bz->rl_call, LOG_WARNING, "bluez: StartNotify %s failed: %s %s",
+		       c->path, err, du_error_text(r));
+		device_fail(d, "StartNotify failed", err);
+		device_report(d);
+		return;
+	}
+	if (char_active(c))
+		set_reason(d, "subscribed (%s)", d->notify);
+	device_update(d);
+}
+
+static void char_subscribe(struct bz_device *d, struct bz_char *c)
+{
+	struct bluez *bz = d->bz;
+	bool acquire = bz->cfg.acquire && !c->acquire_refused && c->can_notify;
+	DBusMessage *m = method(c->path, IFACE_CHAR, acquire ? "AcquireNotify" : "StartNotify");
+
+	if (m && acquire && !append_empty_dict(m)) {
+		dbus_message_unref(m);
+		m = NULL;
+	}
+	if (!call(bz, m, CALL_TIMEOUT_MS, subscribe_reply, c->path, acquire ? TAG_ACQUIRE : TAG_START)) {
+		log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot send %s to %s",
+		       acquire ? "AcquireNotify" : "StartNotify", c->path);
+		device_fail(d, "cannot send subscribe call", NULL);
+		return;
+	}
+	c->sub = SUB_PENDING;
+}
+
+/* ---- configuring the sample period ---------------------------------------- */
+
+static void config_reply(struct du_call *cl, DBusMessage *r);
+
+static bool send_gatt_cb(struct bz_device *d, struct bz_char *c, const uint8_t *data, size_t len,
+			 enum call_tag tag)
+{
+	DBusMessage *m = method(c->path, IFACE_CHAR, data ? "WriteValue" : "ReadValue");
+	DBusMessageIter it, arr, dict;
+	bool ok = m != NULL;
+
+	if (ok) {
+		dbus_message_iter_init_append(m, &it);
+		if (data)
+			ok = dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "y", &arr) &&
+			     dbus_message_iter_append_fixed_array(&arr, DBUS_TYPE_BYTE, &data,
+								  (int)len) &&
+			     dbus_message_iter_close_container(&it, &arr);
+		ok = ok && du_dict_open(&it, &dict) && du_dict_close(&it, &dict);
+	}
+	if (!ok) {
+		if (m)
+			dbus_message_unref(m);
+		return false;
+	}
+	return call(d->bz, m, CALL_TIMEOUT_MS, config_reply, c->path, tag);
+}
+
+static void config_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bluez *bz = cl->owner;
+	struct bz_char *c = char_lookup(bz, cl->path);
+	struct bz_device *d = c ? char_device(bz, c) : NULL;
+	const char *err = du_error_name(r);
+	const uint8_t *data = NULL;
+	int len = 0;
+	DBusMessageIter it;
+
+	if (!d || !d->connected)
+		return;
+	if (err) {
+		if (is_auth_error(err, true) && !d->paired) {
+			d->config_started = false;   /* again after pairing */
+			device_pair(d, err);
+			return;
+		}
+		log_rl(&bz->rl_call, LOG_WARNING, "bluez: %s on %s failed: %s %s",
+		       cl->tag == TAG_WRITE_PERIOD || cl->tag == TAG_WRITE_CONFIG ?
+		       "WriteValue" : "ReadValue", c->path, err, du_error_text(r));
+		return;   /* the sensor streams at its own rate */
+	}
+	if (cl->tag == TAG_READ_PERIOD || cl->tag == TAG_READ_CONFIG) {
+		if (!dbus_message_iter_init(r, &it) || !du_var_bytes(&it, &data, &len)) {
+			log_rl(&bz->rl_bad, LOG_WARNING, "bluez: ReadValue %s: not a byte array",
+			       c->path);
+			return;
+		}
+	}
+	switch (cl->tag) {
+	case TAG_WRITE_PERIOD:
+		if (!send_gatt_cb(d, c, NULL, 0, TAG_READ_PERIOD))
+			log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot read back %s", c->path);
+		break;
+	case TAG_READ_PERIOD: {
+		uint16_t ms;
+
+		if (microbit_period_decode(data, (size_t)len, &ms) == SPINE_OK) {
+			d->period_ms = ms;
+			log_info("sensor %s: accelerometer period %u ms (asked for %u)", d->address,
+				 (unsigned)ms, bz->cfg.sensor_period_ms);
+		} else {
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: bad accelerometer period (%d bytes)",
+			       d->address, len);
+		}
+		break;
+	}
+	case TAG_READ_CONFIG: {
+		struct thingy52_motion_config mc;
+		uint8_t out[THINGY52_MOTION_CONFIG_LEN];
+		enum thingy52_err e = thingy52_motion_config_decode(data, (size_t)len, &mc);
+		unsigned hz;
+
+		if (e == THINGY52_ERR_LENGTH) {
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: motion configuration is %d bytes",
+			       d->address, len);
+			break;
+		}
+		/* change only the frequency; the device's other settings go back as read */
+		hz = thingy52_config_set_rate(&mc, bz->cfg.sensor_period_ms);
+		d->period_ms = hz ? (1000u + hz / 2) / hz : 0;
+		memcpy(out, data, sizeof(out));
+		out[6] = (uint8_t)(mc.motion_freq_hz & 0xff);
+		out[7] = (uint8_t)(mc.motion_freq_hz >> 8);
+		if (!send_gatt_cb(d, c, out, sizeof(out), TAG_WRITE_CONFIG))
+			log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot write %s", c->path);
+		break;
+	}
+	case TAG_WRITE_CONFIG:
+		log_info("sensor %s: motion processing at %u ms per sample", d->address, d->period_ms);
+		break;
+	default:
+		break;
+	}
+	device_report(d);
+}
+
+/* Once per connection: ask the sensor for the configured sample period. */
+static void device_configure(struct bz_device *d)
+{
+	struct bz_char *c;
+	uint8_t buf[2];
+
+	if (d->config_started)
+		return;
+	if ((c = device_char(d, SW_CHAR_MICROBIT_PERIOD))) {
+		d->config_started = true;
+		microbit_period_encode(d->bz->cfg.sensor_period_ms, buf);
+		if (!send_gatt_cb(d, c, buf, sizeof(buf), TAG_WRITE_PERIOD))
+			log_rl(&d->bz->rl_call, LOG_ERR, "bluez: cannot write %s", c->path);
+	} else if ((c = device_char(d, SW_CHAR_THINGY_CONFIG))) {
+		d->config_started = true;
+		if (!send_gatt_cb(d, c, NULL, 0, TAG_READ_CONFIG))
+			log_rl(&d->bz->rl_call, LOG_ERR, "bluez: cannot read %s", c->path);
+	}
+}
+
+/* ---- connecting and pairing ------------------------------------------------ */
+
+static void set_trusted(struct bz_device *d)
+{
+	DBusMessage *m = method(d->path, IFACE_PROPS, "Set");
+	const char *iface = IFACE_DEVICE, *prop = "Trusted";
+	DBusMessageIter it, var;
+	dbus_bool_t yes = TRUE;
+
+	if (!m)
+		return;
+	dbus_message_iter_init_append(m, &it);
+	if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &iface) ||
+	    !dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &prop) ||
+	    !dbus_message_iter_open_container(&it, DBUS_TYPE_VARIANT, "b", &var) ||
+	    !dbus_message_iter_append_basic(&var, DBUS_TYPE_BOOLEAN, &yes) ||
+	    !dbus_message_iter_close_container(&it, &var)) {
+		dbus_message_unref(m);
+		return;
+	}
+	dbus_message_set_no_reply(m, TRUE);
+	dbus_connection_send(d->bz->conn, m, NULL);
+	dbus_message_unref(m);
+	log_info("sensor %s: marked Trusted", d->address);
+}
+
+static void pair_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bz_device *d = device_lookup(cl->owner, cl->path);
+	const char *err = du_error_name(r);
+	struct bz_char *c;
+
+	if (!d || !d->pair_pending)
+		return;
+	d->pair_pending = false;
+	if (err && !is_error(err, ERR("AlreadyExists"))) {
+		log_rl(&d->bz->rl_call, LOG_WARNING, "bluez: Pair %s failed: %s %s", d->address,
+		       err, du_error_text(r));
+		device_fail(d, "pairing failed", err);
+		device_report(d);
+		return;
+	}
+	d->paired = true;
+	log_info("sensor %s: paired", d->address);
+	set_reason(d, "paired");
+	if (!d->trusted)
+		set_trusted(d);
+	/* subscriptions refused before pairing are tried again now */
+	for (c = d->bz->chars; c; c = c->next)
+		if (char_device(d->bz, c) == d && c->sub == SUB_NONE)
+			c->acquire_refused = false;
+	device_update(d);
+}
+
+static void device_pair(struct bz_device *d, const char *why)
+{
+	DBusMessage *m;
+
+	if (d->pair_pending)
+		return;
+	m = method(d->path, IFACE_DEVICE, "Pair");
+	if (!call(d->bz, m, PAIR_TIMEOUT_MS, pair_reply, d->path, 0)) {
+		device_fail(d, "cannot send Pair", NULL);
+		device_report(d);
+		return;
+	}
+	d->pair_pending = true;
+	set_reason(d, "pairing (BlueZ answered %s)", why);
+	device_report(d);
+}
+
+static void connect_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bz_device *d = device_lookup(cl->owner, cl->path);
+	const char *err = du_error_name(r);
+
+	if (!d || !d->connect_pending)
+		return;
+	d->connect_pending = false;
+	if (err && is_auth_error(err, false) && !d->paired) {
+		device_pair(d, err);
+		return;
+	}
+	if (err && !is_error(err, ERR("AlreadyConnected"))) {
+		log_rl(&d->bz->rl_call, LOG_WARNING, "bluez: Connect %s failed: %s %s",
+		       d->address, err, du_error_text(r));
+		device_fail(d, "connect failed", err);
+	}
+	device_update(d);
 }
 
 static void device_connect(struct bz_device *d)
 {
-	DBusMessage *m = dbus_message_new_method_call(BLUEZ_SERVICE, d->path,
-						      IFACE_DEVICE, "Connect");
+	DBusMessage *m = method(d->path, IFACE_DEVICE, "Connect");
 
-	log_debug("bluez: connecting %s", d->address);
-	if (!call(d->bz, m, CONNECT_TIMEOUT_MS, connect_reply, d->path)) {
+	if (!call(d->bz, m, CONNECT_TIMEOUT_MS, connect_reply, d->path, 0)) {
 		log_rl(&d->bz->rl_call, LOG_ERR, "bluez: cannot send Connect to %s", d->path);
-		d->failures++;
+		device_fail(d, "cannot send Connect", NULL);
 		return;
 	}
 	d->connect_pending = true;
+	set_reason(d, d->backoff.failures ? "connecting (attempt %u)" : "connecting",
+		   d->backoff.failures + 1);
 }
 
-static void notify_reply(DBusPendingCall *pc, void *data)
+static void disconnect_device(struct bz_device *d)
 {
-	struct call_ctx *c = data;
-	DBusMessage *r = take_reply(pc, c);
-	struct bz_char *ch;
-	struct bz_device *d;
-	const char *err;
+	DBusMessage *m = method(d->path, IFACE_DEVICE, "Disconnect");
 
-	if (!r)
+	if (!m)
 		return;
-	ch = char_lookup(c->bz, c->path);
-	if (ch) {
-		ch->notify_pending = false;
-		d = char_device(c->bz, ch);
-		if ((err = reply_error(r))) {
-			log_rl(&c->bz->rl_call, LOG_WARNING, "bluez: StartNotify %s failed: %s %s",
-			       ch->path, err, reply_error_text(r));
-			if (d) {
-				d->failures++;
-				loop_timer_cancel(&d->retry);
-				loop_timer_start(&d->retry, RETRY_MIN_MS);
-			}
-		} else {
-			ch->subscribed = true;
-			log_debug("bluez: subscribed to %s", ch->path);
-		}
-		if (d)
-			device_update(d);
-	}
-	dbus_message_unref(r);
-}
-
-static void char_subscribe(struct bluez *bz, struct bz_char *ch)
-{
-	DBusMessage *m = dbus_message_new_method_call(BLUEZ_SERVICE, ch->path,
-						      IFACE_CHAR, "StartNotify");
-
-	if (call(bz, m, CALL_TIMEOUT_MS, notify_reply, ch->path))
-		ch->notify_pending = true;
-	else
-		log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot send StartNotify to %s", ch->path);
-}
-
-static int64_t backoff_ms(unsigned failures)
-{
-	int64_t ms = RETRY_MIN_MS;
-
-	while (failures-- > 1 && ms < RETRY_MAX_MS)
-		ms *= 2;
-	return ms < RETRY_MAX_MS ? ms : RETRY_MAX_MS;
+	dbus_message_set_no_reply(m, TRUE);
+	dbus_connection_send(d->bz->conn, m, NULL);
+	dbus_message_unref(m);
 }
 
 static void retry_fire(struct loop_timer *t)
@@ -530,62 +960,251 @@ static void retry_fire(struct loop_timer *t)
 	device_update(d);
 }
 
+static void resolve_fire(struct loop_timer *t)
+{
+	struct bz_device *d = t->user;
+
+	if (!d->connected || device_any_subscribed(d))
+		return;
+	log_rl(&d->bz->rl_call, LOG_WARNING, "sensor %s: no sensor characteristic %d s after "
+	       "connecting; disconnecting", d->address, RESOLVE_TIMEOUT_MS / 1000);
+	device_fail(d, "no sensor characteristic after connecting", NULL);
+	disconnect_device(d);
+	device_report(d);
+}
+
+/* The link went down (or never came up): forget per-connection state. */
+static void device_link_down(struct bz_device *d)
+{
+	struct bz_char *c;
+
+	for (c = d->bz->chars; c; c = c->next)
+		if (char_device(d->bz, c) == d) {
+			char_unsubscribe_local(c);
+			c->acquire_refused = false;
+		}
+	d->got_data = false;
+	d->config_started = false;
+	d->notify = NULL;
+	loop_timer_cancel(&d->resolve);
+}
+
 /* Drive one device towards streaming; report its state. */
 static void device_update(struct bz_device *d)
 {
 	struct bluez *bz = d->bz;
+	struct bz_adapter *a = device_adapter(d);
 	struct bz_char *c;
 
-	if (device_profile(d) == BLUEZ_PROFILE_NONE || !bz->owner[0])
+	if (!bz->owner[0] || !device_wanted(d))
 		return;
+	if (d->pair_pending || d->connect_pending) {
+		device_report(d);
+		return;
+	}
 	if (!d->connected) {
-		for (c = bz->chars; c; c = c->next)
-			if (char_device(bz, c) == d)
-				c->subscribed = false;
-		if (!d->connect_pending && !d->retry.armed) {
-			/* first contact: now; after a failure or a loss: backoff */
-			if (d->retry_due || (d->failures == 0 && !d->was_connected)) {
+		device_link_down(d);
+		if (a && !a->powered) {
+			loop_timer_cancel(&d->retry);
+			set_reason(d, "adapter %s is powered off", a->path);
+		} else if (!d->retry.armed) {
+			/* first contact: now; after a failure or a loss: when the timer says */
+			if (d->retry_due || d->backoff.failures == 0) {
 				d->retry_due = false;
 				device_connect(d);
 			} else {
-				loop_timer_start(&d->retry, backoff_ms(d->failures));
+				device_fail(d, "link down", NULL);
 			}
 		}
-	} else if (!d->retry.armed) {
-		d->retry_due = false;
-		for (c = bz->chars; c; c = c->next)
-			if (c->role != BLUEZ_CHAR_NONE && !c->subscribed && !c->notify_pending &&
-			    char_device(bz, c) == d)
-				char_subscribe(bz, c);
+		device_report(d);
+		return;
 	}
-	device_report(d, device_state(d));
+	if (d->retry.armed) {   /* a step failed on a live link: wait */
+		device_report(d);
+		return;
+	}
+	d->retry_due = false;
+	device_configure(d);
+	for (c = bz->chars; c; c = c->next)
+		if (sw_char_role_notifies(c->role) && c->sub == SUB_NONE && char_device(bz, c) == d)
+			char_subscribe(d, c);
+	if (!device_any_subscribed(d)) {
+		if (!d->resolve.armed)
+			loop_timer_start(&d->resolve, RESOLVE_TIMEOUT_MS);
+		set_reason(d, "connected; resolving GATT characteristics");
+	} else {
+		loop_timer_cancel(&d->resolve);
+	}
+	device_report(d);
+}
+
+static void update_all(struct bluez *bz)
+{
+	struct bz_device *d;
+
+	for (d = bz->devices; d; d = d->next)
+		device_update(d);
+	discovery_update(bz);
+}
+
+/* ---- discovery ------------------------------------------------------------ */
+
+/* Is a wanted sensor missing (unknown, or not subscribed: a quiet crack
+ * sensor sends nothing until a crack, and is not missing for that)? */
+static bool sensor_missing(struct bluez *bz)
+{
+	struct bz_device *d;
+	unsigned i, streaming = 0;
+
+	if (bz->cfg.n_allow) {
+		for (i = 0; i < bz->cfg.n_allow; i++) {
+			for (d = bz->devices; d; d = d->next)
+				if (!strcasecmp(d->address, bz->cfg.allow[i]))
+					break;
+			if (!d || !d->connected || !device_any_subscribed(d))
+				return true;
+		}
+		return false;
+	}
+	for (d = bz->devices; d; d = d->next) {
+		if (!device_wanted(d))
+			continue;
+		if (!d->connected || !device_any_subscribed(d))
+			return true;
+		streaming++;
+	}
+	return streaming == 0;
+}
+
+static void discovery_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bz_adapter *a = adapter_lookup(cl->owner, cl->path);
+	const char *err = du_error_name(r);
+	bool start = cl->tag == 1;
+
+	if (!a)
+		return;
+	a->disc_pending = false;
+	if (err && !(start && is_error(err, ERR("InProgress")))) {
+		log_rl(&a->bz->rl_call, LOG_WARNING, "bluez: %s on %s failed: %s %s",
+		       start ? "StartDiscovery" : "StopDiscovery", a->path, err, du_error_text(r));
+		if (!start)
+			a->disc_on = false;   /* nothing of ours is running */
+		return;
+	}
+	a->disc_on = start;
+	log_info("bluez: discovery %s on %s", start ? "started" : "stopped", a->path);
+	discovery_update(a->bz);
+}
+
+static void filter_reply(struct du_call *cl, DBusMessage *r)
+{
+	struct bz_adapter *a = adapter_lookup(cl->owner, cl->path);
+	const char *err = du_error_name(r);
+
+	if (!a)
+		return;
+	if (err)   /* discover unfiltered rather than not at all */
+		log_rl(&a->bz->rl_call, LOG_WARNING, "bluez: SetDiscoveryFilter on %s failed: %s %s",
+		       a->path, err, du_error_text(r));
+	if (!call(a->bz, method(a->path, IFACE_ADAPTER, "StartDiscovery"), CALL_TIMEOUT_MS,
+		  discovery_reply, a->path, 1))
+		a->disc_pending = false;
+}
+
+/* Transport "le"; service UUIDs only if every enabled profile advertises one. */
+static DBusMessage *discovery_filter(struct bluez *bz, const char *path)
+{
+	DBusMessage *m = method(path, IFACE_ADAPTER, "SetDiscoveryFilter");
+	const char *uuids[SW_PROFILE_COUNT];
+	DBusMessageIter it, dict;
+	int p, n = 0;
+	bool all_advertise = true;
+
+	if (!m)
+		return NULL;
+	for (p = SW_PROFILE_NONE + 1; p < SW_PROFILE_COUNT; p++) {
+		const struct sw_profile_info *pi = sw_profile_info((enum sw_profile)p);
+
+		if (!profile_enabled(bz, (enum sw_profile)p))
+			continue;
+		if (pi->advertised_uuid)
+			uuids[n++] = pi->advertised_uuid;
+		else
+			all_advertise = false;
+	}
+	dbus_message_iter_init_append(m, &it);
+	if (!du_dict_open(&it, &dict) || !du_dict_add_string(&dict, "Transport", "le") ||
+	    (all_advertise && !bz->cfg.n_allow && n && !du_dict_add_strings(&dict, "UUIDs", uuids, n)) ||
+	    !du_dict_close(&it, &dict)) {
+		dbus_message_unref(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void discovery_update(struct bluez *bz)
+{
+	bool want = bz->cfg.discovery && bz->owner[0] && sensor_missing(bz);
+	struct bz_adapter *a;
+
+	for (a = bz->adapters; a; a = a->next) {
+		if (a->disc_pending)
+			continue;
+		if (want && a->powered && !a->disc_on) {
+			a->disc_pending = call(bz, discovery_filter(bz, a->path), CALL_TIMEOUT_MS,
+					       filter_reply, a->path, 0);
+		} else if (!want && a->disc_on) {
+			a->disc_pending = call(bz, method(a->path, IFACE_ADAPTER, "StopDiscovery"),
+					       CALL_TIMEOUT_MS, discovery_reply, a->path, 0);
+		}
+	}
 }
 
 /* ---- object upserts --------------------------------------------------- */
 
 static void adapter_upsert(struct bluez *bz, const char *path, DBusMessageIter *props)
 {
-	struct bz_adapter *a;
+	struct bz_adapter *a = adapter_lookup(bz, path);
 	DBusMessageIter v;
 	const char *key;
+	bool was_powered, b;
 
-	for (a = bz->adapters; a; a = a->next)
-		if (!strcmp(a->path, path))
-			break;
 	if (!a) {
 		if (!room_for_object(bz, path) || !(a = calloc(1, sizeof(*a))) ||
 		    !(a->path = strdup(path))) {
 			free(a);
 			return;
 		}
+		a->bz = bz;
 		a->next = bz->adapters;
 		bz->adapters = a;
 		bz->n_objects++;
 		log_info("bluez: adapter %s", path);
 	}
-	while (dict_next(props, &key, &v))
-		if (!strcmp(key, "Powered"))
-			var_bool(&v, &a->powered);
+	was_powered = a->powered;
+	while (du_dict_next(props, &key, &v)) {
+		if (!strcmp(key, "Powered") && du_var_bool(&v, &b)) {
+			a->powered = b;
+		} else if (!strcmp(key, "Discovering") && du_var_bool(&v, &b) && !b) {
+			a->disc_on = false;   /* whoever ran it, it has stopped */
+		}
+	}
+	if (a->powered != was_powered) {
+		struct bz_device *d;
+
+		log_info("bluez: adapter %s powered %s", path, a->powered ? "on" : "off");
+		if (!a->powered)
+			a->disc_on = false;
+		for (d = bz->devices; d; d = d->next)
+			if (path_under(d->path, a->path)) {
+				if (a->powered) {   /* a fresh start for its sensors */
+					backoff_reset(&d->backoff);
+					loop_timer_cancel(&d->retry);
+				}
+				device_update(d);
+			}
+	}
 }
 
 static void device_set_uuids(struct bz_device *d, DBusMessageIter *v)
@@ -596,25 +1215,11 @@ static void device_set_uuids(struct bz_device *d, DBusMessageIter *v)
 	if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_ARRAY ||
 	    dbus_message_iter_get_element_type(v) != DBUS_TYPE_STRING)
 		return;
-	d->uuid_spine = d->uuid_microbit = false;
 	dbus_message_iter_recurse(v, &a);
 	while (dbus_message_iter_get_arg_type(&a) == DBUS_TYPE_STRING) {
 		dbus_message_iter_get_basic(&a, &u);
-		if (!strcasecmp(u, SPINE_SERVICE_UUID))
-			d->uuid_spine = true;
-		else if (!strcasecmp(u, MICROBIT_ACCEL_SERVICE_UUID))
-			d->uuid_microbit = true;
+		device_set_adv_profile(d, sw_profile_for_service_uuid(u));
 		dbus_message_iter_next(&a);
-	}
-}
-
-static void replace_str(char **dst, const char *src)
-{
-	char *n = name_dup(src);
-
-	if (n) {
-		free(*dst);
-		*dst = n;
 	}
 }
 
@@ -622,28 +1227,60 @@ static void device_apply(struct bz_device *d, DBusMessageIter *props)
 {
 	DBusMessageIter v;
 	const char *key, *s;
+	int64_t i;
 	bool b;
 
-	while (dict_next(props, &key, &v)) {
-		if (!strcmp(key, "Address") && var_string(&v, &s)) {
-			if (valid_address(s))
+	while (du_dict_next(props, &key, &v)) {
+		if (!strcmp(key, "Address") && du_var_string(&v, &s)) {
+			if (bluez_valid_address(s))
 				snprintf(d->address, sizeof(d->address), "%s", s);
 			else
 				log_rl(&d->bz->rl_bad, LOG_WARNING,
 				       "bluez: %s has an invalid Address", d->path);
-		} else if (!strcmp(key, "Alias") && var_string(&v, &s)) {
+		} else if (!strcmp(key, "Alias") && du_var_string(&v, &s)) {
 			replace_str(&d->alias, s);
-		} else if (!strcmp(key, "Name") && var_string(&v, &s)) {
+			device_set_adv_profile(d, sw_profile_for_name(s));
+		} else if (!strcmp(key, "Name") && du_var_string(&v, &s)) {
 			replace_str(&d->name, s);
+			device_set_adv_profile(d, sw_profile_for_name(s));
 		} else if (!strcmp(key, "UUIDs")) {
 			device_set_uuids(d, &v);
-		} else if (!strcmp(key, "Connected") && var_bool(&v, &b)) {
+		} else if (!strcmp(key, "Connected") && du_var_bool(&v, &b)) {
 			if (b && !d->connected) {
-				d->was_connected = true;
-				d->failures = 0;
+				backoff_reset(&d->backoff);
+				loop_timer_cancel(&d->retry);
+				set_reason(d, "connected; resolving GATT characteristics");
+			} else if (!b && d->connected) {
+				set_reason(d, "link lost");
+				device_report_state(d, BLUEZ_DEV_LOST);
+				device_link_down(d);
 			}
 			d->connected = b;
+		} else if (!strcmp(key, "ServicesResolved") && du_var_bool(&v, &b)) {
+			d->resolved = b;
+		} else if (!strcmp(key, "Paired") && du_var_bool(&v, &b)) {
+			d->paired = b;
+		} else if (!strcmp(key, "Trusted") && du_var_bool(&v, &b)) {
+			d->trusted = b;
+		} else if (!strcmp(key, "RSSI") && du_var_int(&v, &i)) {
+			d->rssi = i >= -127 && i <= 20 ? (int)i : BLUEZ_NO_RSSI;
 		}
+	}
+}
+
+static void device_invalidate(struct bz_device *d, DBusMessageIter *names)
+{
+	DBusMessageIter a;
+	const char *n;
+
+	if (dbus_message_iter_get_arg_type(names) != DBUS_TYPE_ARRAY ||
+	    dbus_message_iter_get_element_type(names) != DBUS_TYPE_STRING)
+		return;
+	dbus_message_iter_recurse(names, &a);
+	for (; dbus_message_iter_get_arg_type(&a) == DBUS_TYPE_STRING; dbus_message_iter_next(&a)) {
+		dbus_message_iter_get_basic(&a, &n);
+		if (!strcmp(n, "RSSI"))
+			d->rssi = BLUEZ_NO_RSSI;
 	}
 }
 
@@ -658,13 +1295,35 @@ static struct bz_device *device_upsert(struct bluez *bz, const char *path, DBusM
 			return NULL;
 		}
 		d->bz = bz;
+		d->battery = BLUEZ_NO_BATTERY;
+		d->rssi = BLUEZ_NO_RSSI;
 		loop_timer_init(&d->retry, bz->loop, retry_fire, d);
+		loop_timer_init(&d->resolve, bz->loop, resolve_fire, d);
+		backoff_init(&d->backoff, bz->cfg.backoff_min_ms, bz->cfg.backoff_max_ms,
+			     bz->seed + (uintptr_t)d);
+		set_reason(d, "found");
 		d->next = bz->devices;
 		bz->devices = d;
 		bz->n_objects++;
 	}
-	device_apply(d, props);
+	if (props)
+		device_apply(d, props);
 	return d;
+}
+
+static void battery_apply(struct bluez *bz, const char *path, DBusMessageIter *props)
+{
+	struct bz_device *d = device_lookup(bz, path);
+	DBusMessageIter v;
+	const char *key;
+	int64_t i;
+
+	if (!d)
+		return;
+	while (du_dict_next(props, &key, &v))
+		if (!strcmp(key, "Percentage") && du_var_int(&v, &i))
+			d->battery = i >= 0 && i <= 100 ? (int)i : BLUEZ_NO_BATTERY;
+	device_report(d);
 }
 
 static void service_upsert(struct bluez *bz, const char *path, DBusMessageIter *props)
@@ -683,17 +1342,11 @@ static void service_upsert(struct bluez *bz, const char *path, DBusMessageIter *
 		bz->services = s;
 		bz->n_objects++;
 	}
-	while (dict_next(props, &key, &v)) {
-		if (!strcmp(key, "UUID") && var_string(&v, &str))
+	while (du_dict_next(props, &key, &v)) {
+		if (!strcmp(key, "UUID") && du_var_string(&v, &str))
 			snprintf(s->uuid, sizeof(s->uuid), "%s", str);
-		else if (!strcmp(key, "Device") && var_string(&v, &str)) {
-			char *p = strdup(str);
-
-			if (p) {
-				free(s->device_path);
-				s->device_path = p;
-			}
-		}
+		else if (!strcmp(key, "Device") && du_var_string(&v, &str))
+			replace_path(&s->device_path, str);
 	}
 }
 
@@ -703,16 +1356,35 @@ static void char_notification(struct bluez *bz, struct bz_char *c, DBusMessageIt
 	const uint8_t *data = NULL;
 	int len = 0;
 
-	if (!var_bytes(v, &data, &len)) {
+	if (!du_var_bytes(v, &data, &len)) {
 		bz->stats.bad_signals++;
 		log_rl(&bz->rl_bad, LOG_WARNING, "bluez: %s: Value is not a byte array", c->path);
 		return;
 	}
-	if (!d || !d->address[0] || c->role == BLUEZ_CHAR_NONE)
+	/* with a notify socket, values arrive there; a Value here is a read's echo */
+	if (!d || !d->address[0] || !sw_char_role_notifies(c->role) || c->sub == SUB_ACQUIRED ||
+	    !d->connected || !device_wanted(d))
 		return;
-	bz->stats.notifications++;
-	if (bz->cb.notification)
-		bz->cb.notification(bz->user, d->address, c->role, data, (size_t)len);
+	deliver(d, c, data, (size_t)len);
+}
+
+static void char_flags(struct bz_char *c, DBusMessageIter *v)
+{
+	DBusMessageIter a;
+	const char *f;
+
+	if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_ARRAY ||
+	    dbus_message_iter_get_element_type(v) != DBUS_TYPE_STRING)
+		return;
+	c->can_notify = c->can_indicate = false;
+	dbus_message_iter_recurse(v, &a);
+	for (; dbus_message_iter_get_arg_type(&a) == DBUS_TYPE_STRING; dbus_message_iter_next(&a)) {
+		dbus_message_iter_get_basic(&a, &f);
+		if (!strcmp(f, "notify"))
+			c->can_notify = true;
+		else if (!strcmp(f, "indicate"))
+			c->can_indicate = true;
+	}
 }
 
 static struct bz_char *char_upsert(struct bluez *bz, const char *path, DBusMessageIter *props,
@@ -728,23 +1400,21 @@ static struct bz_char *char_upsert(struct bluez *bz, const char *path, DBusMessa
 			free(c);
 			return NULL;
 		}
+		c->bz = bz;
+		c->can_notify = true;   /* until Flags say otherwise */
 		c->next = bz->chars;
 		bz->chars = c;
 		bz->n_objects++;
 	}
-	while (dict_next(props, &key, &v)) {
-		if (!strcmp(key, "UUID") && var_string(&v, &str)) {
-			c->role = role_for_uuid(str);
-		} else if (!strcmp(key, "Service") && var_string(&v, &str)) {
-			char *p = strdup(str);
-
-			if (p) {
-				free(c->service_path);
-				c->service_path = p;
-			}
-		} else if (!strcmp(key, "Value") && values_are_notifications) {
+	while (du_dict_next(props, &key, &v)) {
+		if (!strcmp(key, "UUID") && du_var_string(&v, &str))
+			c->role = sw_char_role_for_uuid(str);
+		else if (!strcmp(key, "Service") && du_var_string(&v, &str))
+			replace_path(&c->service_path, str);
+		else if (!strcmp(key, "Flags"))
+			char_flags(c, &v);
+		else if (!strcmp(key, "Value") && values_are_notifications)
 			char_notification(bz, c, &v);
-		}
 	}
 	return c;
 }
@@ -753,6 +1423,7 @@ static struct bz_char *char_upsert(struct bluez *bz, const char *path, DBusMessa
 
 static void char_free(struct bz_char *c)
 {
+	char_unsubscribe_local(c);
 	free(c->path);
 	free(c->service_path);
 	free(c);
@@ -761,6 +1432,7 @@ static void char_free(struct bz_char *c)
 static void device_free(struct bz_device *d)
 {
 	loop_timer_cancel(&d->retry);
+	loop_timer_cancel(&d->resolve);
 	free(d->path);
 	free(d->alias);
 	free(d->name);
@@ -799,13 +1471,27 @@ static void remove_service(struct bluez *bz, const char *path)
 		}
 }
 
-static void remove_device(struct bluez *bz, const char *path, enum bluez_dev_state final)
+static void remove_device(struct bluez *bz, const char *path, const char *why)
 {
 	struct bz_device **pp, *d;
+	struct bz_char **cp, *c;
 
 	for (pp = &bz->devices; (d = *pp); pp = &d->next)
 		if (!strcmp(d->path, path)) {
-			device_report(d, final);
+			/* its GATT objects go with it, whatever BlueZ said about them */
+			for (cp = &bz->chars; (c = *cp);) {
+				if (char_device(bz, c) == d || path_under(c->path, d->path)) {
+					*cp = c->next;
+					char_free(c);
+					bz->n_objects--;
+				} else {
+					cp = &c->next;
+				}
+			}
+			if (d->reported) {
+				set_reason(d, "%s", why);
+				device_report_state(d, BLUEZ_DEV_GONE);
+			}
 			*pp = d->next;
 			device_free(d);
 			bz->n_objects--;
@@ -816,7 +1502,13 @@ static void remove_device(struct bluez *bz, const char *path, enum bluez_dev_sta
 static void remove_adapter(struct bluez *bz, const char *path)
 {
 	struct bz_adapter **pp, *a;
+	struct bz_device *d, *next;
 
+	for (d = bz->devices; d; d = next) {
+		next = d->next;
+		if (path_under(d->path, path))
+			remove_device(bz, d->path, "adapter removed");
+	}
 	for (pp = &bz->adapters; (a = *pp); pp = &a->next)
 		if (!strcmp(a->path, path)) {
 			log_info("bluez: adapter %s removed", a->path);
@@ -829,7 +1521,7 @@ static void remove_adapter(struct bluez *bz, const char *path)
 }
 
 /* bluetoothd went away (maybe without InterfacesRemoved): forget it all. */
-static void flush_all(struct bluez *bz)
+static void flush_all(struct bluez *bz, const char *why)
 {
 	while (bz->chars) {
 		struct bz_char *c = bz->chars;
@@ -839,12 +1531,8 @@ static void flush_all(struct bluez *bz)
 	}
 	while (bz->services)
 		remove_service(bz, bz->services->path);
-	while (bz->devices) {
-		struct bz_device *d = bz->devices;
-
-		d->connected = false;
-		remove_device(bz, d->path, d->reported ? BLUEZ_DEV_LOST : BLUEZ_DEV_GONE);
-	}
+	while (bz->devices)
+		remove_device(bz, bz->devices->path, why);
 	while (bz->adapters)
 		remove_adapter(bz, bz->adapters->path);
 	bz->n_objects = 0;
@@ -859,8 +1547,9 @@ static void apply_interfaces(struct bluez *bz, const char *path, DBusMessageIter
 	const char *iface;
 	struct bz_device *d = NULL;
 	struct bz_char *c = NULL;
+	bool adapter = false;
 
-	if (!is_dict(ifaces, DBUS_TYPE_ARRAY))
+	if (!du_is_dict(ifaces))
 		goto bad;
 	dbus_message_iter_recurse(ifaces, &entry);
 	for (; dbus_message_iter_get_arg_type(&entry) == DBUS_TYPE_DICT_ENTRY;
@@ -871,22 +1560,30 @@ static void apply_interfaces(struct bluez *bz, const char *path, DBusMessageIter
 		if (dbus_message_iter_get_arg_type(&kv) != DBUS_TYPE_STRING)
 			goto bad;
 		dbus_message_iter_get_basic(&kv, &iface);
-		if (!dbus_message_iter_next(&kv) || !is_dict(&kv, DBUS_TYPE_VARIANT))
+		if (!dbus_message_iter_next(&kv) || !du_is_dict(&kv))
 			goto bad;
 		dbus_message_iter_recurse(&kv, &props);
-		if (!strcmp(iface, IFACE_ADAPTER))
+		if (!strcmp(iface, IFACE_ADAPTER)) {
 			adapter_upsert(bz, path, &props);
-		else if (!strcmp(iface, IFACE_DEVICE))
+			adapter = true;
+		} else if (!strcmp(iface, IFACE_DEVICE)) {
 			d = device_upsert(bz, path, &props);
-		else if (!strcmp(iface, IFACE_SERVICE))
+		} else if (!strcmp(iface, IFACE_BATTERY)) {
+			if (!device_lookup(bz, path))
+				device_upsert(bz, path, NULL);
+			battery_apply(bz, path, &props);
+		} else if (!strcmp(iface, IFACE_SERVICE)) {
 			service_upsert(bz, path, &props);
-		else if (!strcmp(iface, IFACE_CHAR))
+		} else if (!strcmp(iface, IFACE_CHAR)) {
 			c = char_upsert(bz, path, &props, false);
+		}
 	}
 	if (d)
 		device_update(d);
-	if (c && c->role != BLUEZ_CHAR_NONE && (d = char_device(bz, c)))
+	if (c && c->role != SW_CHAR_NONE && (d = char_device(bz, c)))
 		device_update(d);
+	if (adapter || d)
+		discovery_update(bz);
 	return;
 bad:
 	bz->stats.bad_signals++;
@@ -915,6 +1612,7 @@ static void on_interfaces_removed(struct bluez *bz, DBusMessage *m)
 {
 	DBusMessageIter it, a;
 	const char *path, *iface;
+	struct bz_device *d;
 
 	if (!dbus_message_iter_init(m, &it) ||
 	    dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_OBJECT_PATH)
@@ -932,10 +1630,15 @@ static void on_interfaces_removed(struct bluez *bz, DBusMessage *m)
 		else if (!strcmp(iface, IFACE_SERVICE))
 			remove_service(bz, path);
 		else if (!strcmp(iface, IFACE_DEVICE))
-			remove_device(bz, path, BLUEZ_DEV_GONE);
+			remove_device(bz, path, "removed by BlueZ");
 		else if (!strcmp(iface, IFACE_ADAPTER))
 			remove_adapter(bz, path);
+		else if (!strcmp(iface, IFACE_BATTERY) && (d = device_lookup(bz, path))) {
+			d->battery = BLUEZ_NO_BATTERY;
+			device_report(d);
+		}
 	}
+	discovery_update(bz);
 	return;
 bad:
 	bz->stats.bad_signals++;
@@ -953,22 +1656,30 @@ static void on_properties_changed(struct bluez *bz, DBusMessage *m)
 	    dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_STRING)
 		goto bad;
 	dbus_message_iter_get_basic(&it, &iface);
-	if (!dbus_message_iter_next(&it) || !is_dict(&it, DBUS_TYPE_VARIANT))
+	if (!dbus_message_iter_next(&it) || !du_is_dict(&it))
 		goto bad;
 	dbus_message_iter_recurse(&it, &props);
 	if (!strcmp(iface, IFACE_CHAR)) {
 		if (!(c = char_lookup(bz, path)))
 			return;
-		while (dict_next(&props, &key, &v))
+		while (du_dict_next(&props, &key, &v))
 			if (!strcmp(key, "Value"))
 				char_notification(bz, c, &v);
 	} else if (!strcmp(iface, IFACE_DEVICE)) {
 		if (!(d = device_lookup(bz, path)))
 			return;
 		device_apply(d, &props);
+		if (dbus_message_iter_next(&it))
+			device_invalidate(d, &it);
 		device_update(d);
+		discovery_update(bz);
+	} else if (!strcmp(iface, IFACE_BATTERY)) {
+		battery_apply(bz, path, &props);
 	} else if (!strcmp(iface, IFACE_ADAPTER)) {
-		adapter_upsert(bz, path, &props);
+		if (adapter_lookup(bz, path)) {
+			adapter_upsert(bz, path, &props);
+			discovery_update(bz);
+		}
 	}
 	return;
 bad:
@@ -977,21 +1688,18 @@ bad:
 	       path ? path : "?");
 }
 
-static void managed_objects_reply(DBusPendingCall *pc, void *data)
+static void managed_objects_reply(struct du_call *cl, DBusMessage *r)
 {
-	struct call_ctx *c = data;
-	DBusMessage *r = take_reply(pc, c);
+	struct bluez *bz = cl->owner;
 	DBusMessageIter it, objs, kv;
 	const char *path, *err;
 	unsigned n = 0;
 
-	if (!r)
+	if ((err = du_error_name(r))) {
+		log_warn("bluez: GetManagedObjects failed: %s %s", err, du_error_text(r));
 		return;
-	if ((err = reply_error(r))) {
-		log_warn("bluez: GetManagedObjects failed: %s %s", err, reply_error_text(r));
-		goto out;
 	}
-	if (!dbus_message_iter_init(r, &it) || !is_dict(&it, DBUS_TYPE_ARRAY))
+	if (!dbus_message_iter_init(r, &it) || !du_is_dict(&it))
 		goto bad;
 	dbus_message_iter_recurse(&it, &objs);
 	for (; dbus_message_iter_get_arg_type(&objs) == DBUS_TYPE_DICT_ENTRY;
@@ -1002,16 +1710,15 @@ static void managed_objects_reply(DBusPendingCall *pc, void *data)
 		dbus_message_iter_get_basic(&kv, &path);
 		if (!dbus_message_iter_next(&kv))
 			goto bad;
-		apply_interfaces(c->bz, path, &kv);
+		apply_interfaces(bz, path, &kv);
 		n++;
 	}
-	log_info("bluez: %u objects from %s", n, c->bz->owner);
-	goto out;
+	log_info("bluez: %u objects from %s", n, bz->owner);
+	update_all(bz);
+	return;
 bad:
-	c->bz->stats.bad_signals++;
+	bz->stats.bad_signals++;
 	log_warn("bluez: malformed GetManagedObjects reply");
-out:
-	dbus_message_unref(r);
 }
 
 static void get_managed_objects(struct bluez *bz)
@@ -1019,7 +1726,7 @@ static void get_managed_objects(struct bluez *bz)
 	DBusMessage *m = dbus_message_new_method_call(BLUEZ_SERVICE, "/", IFACE_OM,
 						      "GetManagedObjects");
 
-	if (!call(bz, m, CALL_TIMEOUT_MS, managed_objects_reply, "/"))
+	if (!call(bz, m, CALL_TIMEOUT_MS, managed_objects_reply, "/", 0))
 		log_error("bluez: cannot send GetManagedObjects");
 }
 
@@ -1029,32 +1736,29 @@ static void set_owner(struct bluez *bz, const char *owner)
 		return;
 	if (bz->owner[0]) {
 		log_warn("bluez: org.bluez (%s) went away", bz->owner);
-		flush_all(bz);
+		flush_all(bz, "bluetoothd went away");
 	}
 	snprintf(bz->owner, sizeof(bz->owner), "%s", owner);
 	bz->gen++;
 	if (owner[0]) {
 		log_info("bluez: org.bluez is %s", owner);
+		if (bz->agent)
+			bluez_agent_register(bz->agent, &bz->gen);
 		get_managed_objects(bz);
 	} else {
 		log_info("bluez: waiting for org.bluez (bluetoothd)");
 	}
 }
 
-static void name_owner_reply(DBusPendingCall *pc, void *data)
+static void name_owner_reply(struct du_call *cl, DBusMessage *r)
 {
-	struct call_ctx *c = data;
-	DBusMessage *r = take_reply(pc, c);
 	const char *owner = NULL;
 
-	if (!r)
-		return;
-	if (!reply_error(r) &&
+	if (!du_error_name(r) &&
 	    dbus_message_get_args(r, NULL, DBUS_TYPE_STRING, &owner, DBUS_TYPE_INVALID))
-		set_owner(c->bz, owner);
+		set_owner(cl->owner, owner);
 	else
 		log_info("bluez: waiting for org.bluez (bluetoothd)");
-	dbus_message_unref(r);
 }
 
 static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *m, void *data)
@@ -1104,19 +1808,39 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *m, void *data
 	return DBUS_HANDLER_RESULT_HANDLED;
 }
 
+/* ---- the agent's view ----------------------------------------------------- */
+
+static const char *agent_owner(void *user)
+{
+	return ((struct bluez *)user)->owner;
+}
+
+static bool agent_accept(void *user, const char *device_path)
+{
+	struct bz_device *d = device_lookup(user, device_path);
+
+	return d && device_wanted(d);
+}
+
+static const struct bluez_agent_ops agent_ops = { agent_owner, agent_accept };
+
 /* ---- public --------------------------------------------------------------- */
 
-struct bluez *bluez_new(DBusConnection *conn, struct loop *loop,
+struct bluez *bluez_new(DBusConnection *conn, struct loop *loop, const struct bluez_config *cfg,
 			const struct bluez_callbacks *cb, void *user)
 {
 	struct bluez *bz = calloc(1, sizeof(*bz));
+	struct timespec ts;
 
 	if (!bz)
 		return NULL;
 	bz->conn = conn;
 	bz->loop = loop;
+	bz->cfg = *cfg;
 	bz->cb = *cb;
 	bz->user = user;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	bz->seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
 	return bz;
 }
 
@@ -1137,6 +1861,9 @@ int bluez_start(struct bluez *bz)
 	if (!dbus_connection_add_filter(bz->conn, filter, bz, NULL))
 		return -1;
 	bz->filter_added = true;
+	bz->agent = bluez_agent_new(bz->conn, &agent_ops, bz);
+	if (!bz->agent)
+		log_warn("bluez: cannot export the pairing agent; pair sensors by hand");
 	/* match rules first, so nothing between them and the snapshot is missed */
 	for (i = 0; i < sizeof(match_rules) / sizeof(match_rules[0]); i++)
 		dbus_bus_add_match(bz->conn, match_rules[i], NULL);
@@ -1147,7 +1874,7 @@ int bluez_start(struct bluez *bz)
 			dbus_message_unref(m);
 		return -1;
 	}
-	return call(bz, m, CALL_TIMEOUT_MS, name_owner_reply, "/") ? 0 : -1;
+	return call(bz, m, CALL_TIMEOUT_MS, name_owner_reply, "/", 0) ? 0 : -1;
 }
 
 void bluez_free(struct bluez *bz)
@@ -1157,8 +1884,10 @@ void bluez_free(struct bluez *bz)
 	if (bz->filter_added)
 		dbus_connection_remove_filter(bz->conn, filter, bz);
 	bz->cb.device_state = NULL;
+	bz->cb.device_health = NULL;
 	bz->cb.notification = NULL;
-	flush_all(bz);
+	flush_all(bz, "shutting down");
+	bluez_agent_free(bz->agent);
 	bz->gen++;
 	free(bz);
 }
@@ -1167,11 +1896,15 @@ void bluez_get_stats(const struct bluez *bz, struct bluez_stats *st)
 {
 	const struct bz_device *d;
 	const struct bz_char *c;
+	const struct bz_adapter *a;
 
 	*st = bz->stats;
 	st->devices = st->characteristics = 0;
+	st->discovering = false;
 	for (d = bz->devices; d; d = d->next)
 		st->devices++;
 	for (c = bz->chars; c; c = c->next)
 		st->characteristics++;
+	for (a = bz->adapters; a; a = a->next)
+		st->discovering |= a->disc_on;
 }

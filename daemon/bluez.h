@@ -1,69 +1,94 @@
 /*
  * bluez.h - the BlueZ client: tracks org.bluez's adapters, devices, GATT
- * services and characteristics over D-Bus, connects to devices that offer a
- * supported sensor service, subscribes to their sensor characteristics and
- * hands every notification's bytes, undecoded, to its user. Only signals
+ * services and characteristics over D-Bus; discovers, adopts, pairs,
+ * connects and subscribes to sensors (AcquireNotify, else StartNotify),
+ * reconnects with backoff, and hands every notification's bytes, undecoded,
+ * to its user together with each sensor's state and health. Only signals
  * from the current unique-name owner of org.bluez are believed.
  */
 #ifndef SW_BLUEZ_H
 #define SW_BLUEZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <dbus/dbus.h>
 
 #include "loop.h"
-
-enum bluez_char_role {
-	BLUEZ_CHAR_NONE = 0,
-	BLUEZ_CHAR_SPINE_POSTURE,
-	BLUEZ_CHAR_SPINE_CRACK,
-	BLUEZ_CHAR_MICROBIT_ACCEL,
-};
-
-enum bluez_profile {
-	BLUEZ_PROFILE_NONE = 0,
-	BLUEZ_PROFILE_SPINE,
-	BLUEZ_PROFILE_MICROBIT,
-};
+#include "profiles.h"
 
 enum bluez_dev_state {
-	BLUEZ_DEV_FOUND,       /* known, not connected */
+	BLUEZ_DEV_DISCOVERED,  /* known, not connected, nothing under way */
 	BLUEZ_DEV_CONNECTING,
-	BLUEZ_DEV_CONNECTED,   /* waiting for characteristics / subscriptions */
-	BLUEZ_DEV_STREAMING,   /* at least one characteristic subscribed */
-	BLUEZ_DEV_LOST,        /* was connected, is not; reconnecting */
+	BLUEZ_DEV_PAIRING,
+	BLUEZ_DEV_RESOLVING,   /* connected, waiting for GATT characteristics */
+	BLUEZ_DEV_SUBSCRIBED,  /* subscribed, no data yet */
+	BLUEZ_DEV_STREAMING,   /* data arrives */
+	BLUEZ_DEV_LOST,        /* the link went down */
+	BLUEZ_DEV_WAITING,     /* waiting to retry */
 	BLUEZ_DEV_GONE,        /* the device object disappeared */
 };
 
 #define BLUEZ_ROLE_POSTURE (1u << 0)
 #define BLUEZ_ROLE_SOUND   (1u << 1)
 
+#define BLUEZ_NO_BATTERY (-1)
+#define BLUEZ_NO_RSSI    INT16_MIN
+
 struct bluez_device_info {
 	const char *address;   /* "AA:BB:CC:DD:EE:FF" */
 	const char *name;      /* Alias, else Name, else "" */
-	enum bluez_profile profile;
+	enum sw_profile profile;
 	unsigned roles;        /* BLUEZ_ROLE_* from the characteristics seen */
 	enum bluez_dev_state state;
+	const char *reason;    /* why the last state change happened */
+	int battery;           /* 0-100 or BLUEZ_NO_BATTERY */
+	int rssi;              /* dBm or BLUEZ_NO_RSSI */
+	const char *notify;    /* "acquire", "start" or NULL */
+	unsigned period_ms;    /* sample period the device reported, 0 unknown */
 };
 
 struct bluez_callbacks {
+	/* state or reason changed (a feed event) */
 	void (*device_state)(void *user, const struct bluez_device_info *info);
-	void (*notification)(void *user, const char *address, enum bluez_char_role role,
+	/* battery, RSSI, notify path or period changed (a status update) */
+	void (*device_health)(void *user, const struct bluez_device_info *info);
+	void (*notification)(void *user, const char *address, enum sw_char_role role,
 			     const uint8_t *data, size_t len);
 };
 
+#define BLUEZ_MAX_LISTED 32
+
+struct bluez_config {
+	char allow[BLUEZ_MAX_LISTED][18];   /* empty: adopt by profile */
+	unsigned n_allow;
+	char deny[BLUEZ_MAX_LISTED][18];
+	unsigned n_deny;
+	unsigned profiles;        /* SW_PROFILE_BIT mask */
+	bool discovery;           /* discover while a wanted sensor is missing */
+	bool acquire;             /* try AcquireNotify first */
+	unsigned backoff_min_ms, backoff_max_ms;
+	unsigned sensor_period_ms;   /* micro:bit / Thingy sample period */
+};
+
+void bluez_config_defaults(struct bluez_config *c);
+/* "AA:BB:..." (any case) into the allow/deny list; -1 if invalid or full */
+int bluez_config_allow(struct bluez_config *c, const char *addr);
+int bluez_config_deny(struct bluez_config *c, const char *addr);
+/* "spinewatch,microbit" -> mask; -1 on an unknown name */
+int bluez_config_profiles(struct bluez_config *c, const char *list);
+
 struct bluez;
 
-struct bluez *bluez_new(DBusConnection *conn, struct loop *loop,
+struct bluez *bluez_new(DBusConnection *conn, struct loop *loop, const struct bluez_config *cfg,
 			const struct bluez_callbacks *cb, void *user);
-/* Adds match rules, then looks for org.bluez's owner and its objects. */
+/* Adds match rules, exports the agent, then looks for org.bluez's owner. */
 int bluez_start(struct bluez *bz);
 void bluez_free(struct bluez *bz);
 
-const char *bluez_profile_name(enum bluez_profile p);
 const char *bluez_state_name(enum bluez_dev_state s);
+bool bluez_valid_address(const char *s);
 
 /* counters for logs/metrics */
 struct bluez_stats {
@@ -71,6 +96,7 @@ struct bluez_stats {
 	uint64_t bad_signals;       /* malformed signals from the owner */
 	uint64_t notifications;
 	unsigned devices, characteristics;
+	bool discovering;
 };
 void bluez_get_stats(const struct bluez *bz, struct bluez_stats *st);
 

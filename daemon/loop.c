@@ -30,7 +30,7 @@
 #define DISPATCH_BATCH 64
 #define WATCHES_PER_FD 4
 
-enum src_type { SRC_DBUS_FD, SRC_SIGNAL };
+enum src_type { SRC_DBUS_FD, SRC_SIGNAL, SRC_USER_FD };
 
 /* What an adopted wsi's opaque user data points at. */
 struct src {
@@ -46,6 +46,12 @@ struct dbus_fd {
 	unsigned n;
 	struct loop_timer ask_write;  /* deferred lws_callback_on_writable */
 	struct dbus_fd *next;
+};
+
+struct loop_fd {
+	struct src src;               /* first */
+	loop_fd_fn fn;
+	void *user;
 };
 
 struct dbus_to {
@@ -369,6 +375,18 @@ static int loop_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (!s)
 		return 0;
 	l = s->loop;
+	if (s->type == SRC_USER_FD) {
+		struct loop_fd *f = (struct loop_fd *)s;
+
+		if (reason == LWS_CALLBACK_RAW_RX_FILE) {
+			f->fn(f, lws_get_socket_fd(wsi), LOOP_FD_IN, f->user);
+		} else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+			lws_set_opaque_user_data(wsi, NULL);
+			f->fn(f, -1, LOOP_FD_HUP, f->user);
+			free(f);
+		}
+		return 0;
+	}
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (s->type == SRC_SIGNAL)
@@ -405,6 +423,45 @@ static int loop_callback(struct lws *wsi, enum lws_callback_reasons reason,
 const struct lws_protocols loop_protocol = {
 	LOOP_PROTOCOL_NAME, loop_callback, 0, 0, 0, NULL, 0
 };
+
+/* ---- user fds ------------------------------------------------------------ */
+
+struct loop_fd *loop_fd_add(struct loop *l, int fd, loop_fd_fn fn, void *user)
+{
+	struct loop_fd *f = calloc(1, sizeof(*f));
+	lws_sock_file_fd_type u;
+
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	u.filefd = fd;
+	f->src.type = SRC_USER_FD;
+	f->src.loop = l;
+	f->fn = fn;
+	f->user = user;
+	/* on failure lws closes fd */
+	f->src.wsi = lws_adopt_descriptor_vhost(l->vh, LWS_ADOPT_RAW_FILE_DESC, u,
+						LOOP_PROTOCOL_NAME, NULL);
+	if (!f->src.wsi) {
+		free(f);
+		return NULL;
+	}
+	lws_set_opaque_user_data(f->src.wsi, &f->src);
+	return f;
+}
+
+void loop_fd_close(struct loop_fd *f)
+{
+	if (!f)
+		return;
+	if (f->src.wsi) {
+		/* lws closes the fd; the close callback finds no src */
+		lws_set_opaque_user_data(f->src.wsi, NULL);
+		lws_set_timeout(f->src.wsi, 1, LWS_TO_KILL_ASYNC);
+	}
+	free(f);
+}
 
 /* ---- public ------------------------------------------------------------- */
 

@@ -35,6 +35,20 @@ int loop_watch_signals(struct loop *l);
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int status);
 
+/*
+ * Watch a file descriptor for input (an AcquireNotify socket, say). The loop
+ * takes the fd over and closes it. fn is called with LOOP_FD_IN when it is
+ * readable and once with LOOP_FD_HUP when the peer hung up or it failed;
+ * after LOOP_FD_HUP the handle is gone. loop_fd_close() closes it from our
+ * side (no callback follows).
+ */
+#define LOOP_FD_IN  1u
+#define LOOP_FD_HUP 2u
+struct loop_fd;
+typedef void (*loop_fd_fn)(struct loop_fd *f, int fd, unsigned events, void *user);
+struct loop_fd *loop_fd_add(struct loop *l, int fd, loop_fd_fn fn, void *user);
+void loop_fd_close(struct loop_fd *f);
+
 /* One-shot timers (wrapping lws' sorted-usec lists). The struct is owned by
  * the caller and must stay alive (or be cancelled) while armed. */
 struct loop_timer;

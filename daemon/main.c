@@ -37,6 +37,7 @@ struct options {
 	size_t ring_size;
 	unsigned max_clients;
 	struct detector_config det;
+	struct bluez_config bz;
 	int verbosity;
 };
 
@@ -56,6 +57,18 @@ static void usage(FILE *out)
 		"      --slouch-hysteresis DEG  a slouch ends below threshold-DEG (default %.0f)\n"
 		"      --slouch-delay SEC     how long beyond the threshold before a slouch (default %d)\n"
 		"      --calibration SEC      first SEC of samples = upright baseline (default %d)\n"
+		"\nSensors:\n"
+		"      --allow ADDR           adopt only this sensor (repeatable); default: any\n"
+		"                             device with a supported profile\n"
+		"      --deny ADDR            never adopt this device (repeatable)\n"
+		"      --profiles LIST        profiles to adopt (default spinewatch,microbit,thingy52)\n"
+		"      --discovery auto|off   discover while a wanted sensor is missing (default auto)\n"
+		"      --backoff-min MS       first reconnect delay (default 1000)\n"
+		"      --backoff-max MS       longest reconnect delay (default 60000)\n"
+		"      --notify-path auto|start  auto: AcquireNotify, falling back to StartNotify\n"
+		"      --sensor-period MS     accelerometer period asked of micro:bit and Thingy:52\n"
+		"                             (default 80)\n"
+		"\n"
 		"  -v, --verbose              more log output (repeat for debug)\n"
 		"  -q, --quiet                errors and warnings only\n"
 		"  -V, --version              print the version and exit\n"
@@ -101,7 +114,9 @@ static int parse_ulong(const char *opt, const char *s, unsigned long lo, unsigne
 	return 0;
 }
 
-enum { OPT_RING = 256, OPT_CLIENTS, OPT_THRESH, OPT_HYST, OPT_DELAY, OPT_CALIB };
+enum { OPT_RING = 256, OPT_CLIENTS, OPT_THRESH, OPT_HYST, OPT_DELAY, OPT_CALIB, OPT_ALLOW,
+       OPT_DENY, OPT_PROFILES, OPT_DISCOVERY, OPT_BACKOFF_MIN, OPT_BACKOFF_MAX, OPT_NOTIFY,
+       OPT_PERIOD };
 
 /* 0: run, 1: exit 0 (help/version), -1: exit 2 (usage error) */
 static int parse_options(int argc, char **argv, struct options *o)
@@ -115,6 +130,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "slouch-hysteresis", required_argument, NULL, OPT_HYST },
 		{ "slouch-delay", required_argument, NULL, OPT_DELAY },
 		{ "calibration", required_argument, NULL, OPT_CALIB },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "deny", required_argument, NULL, OPT_DENY },
+		{ "profiles", required_argument, NULL, OPT_PROFILES },
+		{ "discovery", required_argument, NULL, OPT_DISCOVERY },
+		{ "backoff-min", required_argument, NULL, OPT_BACKOFF_MIN },
+		{ "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
+		{ "notify-path", required_argument, NULL, OPT_NOTIFY },
+		{ "sensor-period", required_argument, NULL, OPT_PERIOD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -130,6 +153,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->ring_size = RING_SIZE_DEFAULT;
 	o->max_clients = FEED_DEFAULT_MAX_CLIENTS;
 	detector_config_default(&o->det);
+	bluez_config_defaults(&o->bz);
 	while ((c = getopt_long(argc, argv, "l:w:vqVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
@@ -162,6 +186,53 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			o->det.calibration_ms = d >= 0 && d < 1e7 ? (int64_t)llround(d * 1000) : -1;
 			break;
+		case OPT_ALLOW:
+		case OPT_DENY:
+			if ((c == OPT_ALLOW ? bluez_config_allow : bluez_config_deny)(&o->bz, optarg)) {
+				fprintf(stderr, "spinewatchd: %s: '%s' is not a Bluetooth address "
+					"(AA:BB:CC:DD:EE:FF), or more than %d were given\n",
+					c == OPT_ALLOW ? "--allow" : "--deny", optarg, BLUEZ_MAX_LISTED);
+				return -1;
+			}
+			break;
+		case OPT_PROFILES:
+			if (bluez_config_profiles(&o->bz, optarg)) {
+				fprintf(stderr, "spinewatchd: --profiles: '%s': use a comma-separated list "
+					"of spinewatch, microbit, thingy52\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_DISCOVERY:
+		case OPT_NOTIFY: {
+			bool yes = !strcmp(optarg, "auto");
+
+			if (!yes && strcmp(optarg, c == OPT_DISCOVERY ? "off" : "start")) {
+				fprintf(stderr, "spinewatchd: %s: '%s': use %s\n",
+					c == OPT_DISCOVERY ? "--discovery" : "--notify-path", optarg,
+					c == OPT_DISCOVERY ? "auto or off" : "auto or start");
+				return -1;
+			}
+			if (c == OPT_DISCOVERY)
+				o->bz.discovery = yes;
+			else
+				o->bz.acquire = yes;
+			break;
+		}
+		case OPT_BACKOFF_MIN:
+			if (parse_ulong("--backoff-min", optarg, 100, 3600000, &ul))
+				return -1;
+			o->bz.backoff_min_ms = (unsigned)ul;
+			break;
+		case OPT_BACKOFF_MAX:
+			if (parse_ulong("--backoff-max", optarg, 100, 3600000, &ul))
+				return -1;
+			o->bz.backoff_max_ms = (unsigned)ul;
+			break;
+		case OPT_PERIOD:
+			if (parse_ulong("--sensor-period", optarg, 1, 1000, &ul))
+				return -1;
+			o->bz.sensor_period_ms = (unsigned)ul;
+			break;
 		case 'v': o->verbosity++; break;
 		case 'q': o->verbosity = -1; break;
 		case 'V': printf("spinewatchd %s\n", SPINEWATCH_VERSION); return 1;
@@ -171,6 +242,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "spinewatchd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->bz.backoff_max_ms < o->bz.backoff_min_ms) {
+		fprintf(stderr, "spinewatchd: --backoff-max must not be below --backoff-min\n");
 		return -1;
 	}
 	{
@@ -249,6 +324,7 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop");
 		goto out;
 	}
+	sensors_attach_loop(sensors, loop);
 
 	dbus_error_init(&err);
 	conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
@@ -263,7 +339,7 @@ int main(int argc, char **argv)
 		log_error("cannot attach D-Bus to the event loop");
 		goto out;
 	}
-	bz = bluez_new(conn, loop, &sensors_bluez_callbacks, sensors);
+	bz = bluez_new(conn, loop, &o.bz, &sensors_bluez_callbacks, sensors);
 	if (!bz || bluez_start(bz)) {
 		log_error("cannot start the BlueZ client");
 		goto out;

@@ -1,5 +1,7 @@
 /*
- * sensors.c - sensor registry: decode -> count -> detect -> store.
+ * sensors.c - sensor registry: decode -> count -> detect -> store; state
+ * changes become sequenced events, health (battery, RSSI, counters) becomes
+ * unsequenced status updates, at most one per sensor per second.
  */
 #include "sensors.h"
 
@@ -9,14 +11,18 @@
 
 #include "log.h"
 #include "spine_profile.h"
+#include "thingy52.h"
 
 struct sensor {
 	char address[FEED_ADDRESS_LEN];
 	char name[72];
-	enum bluez_profile profile;
+	enum sw_profile profile;
 	unsigned roles;
 	const char *state;          /* feed state name */
-	uint64_t lost, rejected;
+	char reason[160];
+	struct feed_health health;
+	bool status_dirty;
+	int64_t status_mono;        /* when the last status went out */
 	bool have_seq[2];           /* 0: posture, 1: crack */
 	uint16_t last_seq[2];
 	struct detector det;
@@ -28,6 +34,7 @@ struct sensor {
 
 struct sensors {
 	struct store *store;
+	struct loop_timer status_timer;
 	struct detector_config cfg;
 	struct sensor *list[SENSORS_MAX];
 	size_t n;
@@ -39,7 +46,12 @@ static void cb_device_state(void *user, const struct bluez_device_info *info)
 	sensors_device_state(user, info);
 }
 
-static void cb_notification(void *user, const char *address, enum bluez_char_role role,
+static void cb_device_health(void *user, const struct bluez_device_info *info)
+{
+	sensors_device_health(user, info);
+}
+
+static void cb_notification(void *user, const char *address, enum sw_char_role role,
 			    const uint8_t *data, size_t len)
 {
 	sensors_notification(user, address, role, data, len);
@@ -47,8 +59,16 @@ static void cb_notification(void *user, const char *address, enum bluez_char_rol
 
 const struct bluez_callbacks sensors_bluez_callbacks = {
 	.device_state = cb_device_state,
+	.device_health = cb_device_health,
 	.notification = cb_notification,
 };
+
+static void status_fire(struct loop_timer *t);
+
+void sensors_attach_loop(struct sensors *s, struct loop *loop)
+{
+	loop_timer_init(&s->status_timer, loop, status_fire, s);
+}
 
 struct sensors *sensors_new(struct store *store, const struct detector_config *cfg)
 {
@@ -67,6 +87,7 @@ void sensors_free(struct sensors *s)
 
 	if (!s)
 		return;
+	loop_timer_cancel(&s->status_timer);
 	for (i = 0; i < s->n; i++)
 		free(s->list[i]);
 	free(s);
@@ -95,7 +116,9 @@ static struct sensor *add(struct sensors *s, const char *address)
 	if (!x)
 		return NULL;
 	snprintf(x->address, sizeof(x->address), "%s", address);
-	x->state = "found";
+	x->state = "discovered";
+	x->health.battery = FEED_NO_BATTERY;
+	x->health.rssi = FEED_NO_RSSI;
 	detector_init(&x->det, &s->cfg);
 	s->list[s->n++] = x;
 	return x;
@@ -126,25 +149,98 @@ static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, c
 	store_add_event(s->store, &ev);
 }
 
-static const char *feed_state(enum bluez_dev_state st)
+static void emit_status(struct sensors *s, struct sensor *x)
 {
-	return st == BLUEZ_DEV_GONE ? "lost" : bluez_state_name(st);
+	struct feed_status st;
+
+	x->status_dirty = false;
+	x->status_mono = clock_mono_ms();
+	st.ts_ms = clock_epoch_ms();
+	st.sensor = x->address;
+	st.state = x->state;
+	st.health = x->health;
+	store_add_status(s->store, &st);
+}
+
+/* Send pending status updates that are due; re-arm for the rest. */
+static void status_flush(struct sensors *s)
+{
+	int64_t now = clock_mono_ms(), next = -1, due;
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		struct sensor *x = s->list[i];
+
+		if (!x->status_dirty)
+			continue;
+		due = x->status_mono + SENSORS_STATUS_INTERVAL_MS;
+		if (!x->status_mono || due <= now)
+			emit_status(s, x);
+		else if (next < 0 || due < next)
+			next = due;
+	}
+	if (next >= 0 && s->status_timer.loop && !s->status_timer.armed)
+		loop_timer_start(&s->status_timer, next - now);
+}
+
+static void status_fire(struct loop_timer *t)
+{
+	status_flush(t->user);
+}
+
+/* Something in x's status changed: send it now, or within the second. */
+static void status_changed(struct sensors *s, struct sensor *x)
+{
+	int64_t now = clock_mono_ms();
+
+	x->status_dirty = true;
+	if (!x->status_mono || now - x->status_mono >= SENSORS_STATUS_INTERVAL_MS)
+		emit_status(s, x);
+	else if (s->status_timer.loop && !s->status_timer.armed)
+		loop_timer_start(&s->status_timer,
+				 x->status_mono + SENSORS_STATUS_INTERVAL_MS - now);
+}
+
+static struct sensor *apply_info(struct sensors *s, const struct bluez_device_info *info)
+{
+	struct sensor *x = lookup(s, info->address);
+	const char *notify = info->notify;
+
+	if (!x && !(x = add(s, info->address)))
+		return NULL;
+	snprintf(x->name, sizeof(x->name), "%s", info->name);
+	if (info->profile != SW_PROFILE_NONE)
+		x->profile = info->profile;
+	x->roles |= info->roles;
+	x->health.battery = info->battery;
+	x->health.rssi = info->rssi;
+	/* string literals owned by the BlueZ client */
+	x->health.notify = notify && !strcmp(notify, "acquire") ? "acquire" :
+			   notify && !strcmp(notify, "start") ? "start" : NULL;
+	x->health.period_ms = info->period_ms;
+	return x;
+}
+
+void sensors_device_health(struct sensors *s, const struct bluez_device_info *info)
+{
+	struct sensor *x = apply_info(s, info);
+
+	if (x)
+		status_changed(s, x);
 }
 
 void sensors_device_state(struct sensors *s, const struct bluez_device_info *info)
 {
-	struct sensor *x = lookup(s, info->address);
-	const char *state = feed_state(info->state);
+	struct sensor *x = apply_info(s, info);
+	const char *state = bluez_state_name(info->state);
 	struct feed_event ev;
 
-	if (!x && !(x = add(s, info->address)))
+	if (!x)
 		return;
-	snprintf(x->name, sizeof(x->name), "%s", info->name);
-	x->profile = info->profile;
-	x->roles |= info->roles;
-	if (x->state == state)
+	if (x->state == state && !strcmp(x->reason, info->reason ? info->reason : ""))
 		return;
 	x->state = state;
+	snprintf(x->reason, sizeof(x->reason), "%s", info->reason ? info->reason : "");
 	if (info->state != BLUEZ_DEV_STREAMING)
 		x->have_seq[0] = x->have_seq[1] = false;  /* counters restart per connection */
 	if ((info->state == BLUEZ_DEV_LOST || info->state == BLUEZ_DEV_GONE) &&
@@ -152,22 +248,35 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 		emit_slouch_end(s, x, clock_mono_ms(), "sensor-lost");
 	event_init(&ev, x, FEED_EV_SENSOR, clock_epoch_ms());
 	ev.dev.state = state;
+	ev.dev.reason = x->reason;
 	ev.dev.name = x->name;
-	ev.dev.profile = bluez_profile_name(x->profile);
+	ev.dev.profile = sw_profile_name(x->profile);
 	store_add_event(s->store, &ev);
+	status_changed(s, x);
 }
 
-/* Count lost notifications; false if this one repeats the previous seq (a
- * duplicate, e.g. a cached value re-sent after someone's ReadValue). */
-static bool count_seq(struct sensor *x, int idx, uint16_t seq)
+/*
+ * Count lost notifications. Returns NULL to accept this one, or why it is
+ * dropped: it repeats the previous seq (a duplicate, e.g. a cached value
+ * re-sent after someone's ReadValue), or the counter went backwards by less
+ * than SENSORS_SEQ_BACKWARDS (a stale or replayed notification). A larger
+ * jump back is taken as the sensor restarting its counter.
+ */
+static const char *count_seq(struct sensor *x, int idx, uint16_t seq)
 {
-	if (x->have_seq[idx] && x->last_seq[idx] == seq)
-		return false;
-	if (x->have_seq[idx])
-		x->lost += spine_seq_lost(x->last_seq[idx], seq);
+	uint16_t back;
+
+	if (x->have_seq[idx]) {
+		if (x->last_seq[idx] == seq)
+			return "duplicate";
+		back = (uint16_t)(x->last_seq[idx] - seq);
+		if (back < SENSORS_SEQ_BACKWARDS)
+			return "counter went backwards";
+		x->health.lost += spine_seq_lost(x->last_seq[idx], seq);
+	}
 	x->have_seq[idx] = true;
 	x->last_seq[idx] = seq;
-	return true;
+	return NULL;
 }
 
 static void posture_sample(struct sensors *s, struct sensor *x, const struct spine_posture *p)
@@ -222,45 +331,67 @@ static void crack(struct sensors *s, struct sensor *x, const struct spine_crack 
 	store_add_event(s->store, &ev);
 }
 
-void sensors_notification(struct sensors *s, const char *address, enum bluez_char_role role,
+static void reject(struct sensor *x, size_t len, const char *why)
+{
+	x->health.rejected++;
+	log_rl(&x->rl, LOG_WARNING, "sensor %s: rejected a %zu-byte payload (%s)",
+	       x->address, len, why);
+}
+
+void sensors_notification(struct sensors *s, const char *address, enum sw_char_role role,
 			  const uint8_t *data, size_t len)
 {
 	struct sensor *x = lookup(s, address);
 	struct spine_posture p;
 	struct spine_crack c;
 	enum spine_err err;
+	enum thingy52_err terr;
+	const char *drop;
 
 	if (!x) {
 		log_rl(&s->rl_unknown, LOG_DEBUG, "notification from unknown sensor %s", address);
 		return;
 	}
+	x->health.received++;
+	status_changed(s, x);
 	switch (role) {
-	case BLUEZ_CHAR_SPINE_POSTURE:
+	case SW_CHAR_SPINE_POSTURE:
 		x->roles |= FEED_ROLE_POSTURE;
 		if ((err = spine_posture_decode(data, len, &p)) != SPINE_OK)
-			break;
-		if (count_seq(x, 0, p.seq))
-			posture_sample(s, x, &p);
-		return;
-	case BLUEZ_CHAR_MICROBIT_ACCEL:
-		x->roles |= FEED_ROLE_POSTURE;
-		if ((err = microbit_accel_decode(data, len, &p)) != SPINE_OK)
-			break;
+			return reject(x, len, spine_err_name(err));
+		if ((drop = count_seq(x, 0, p.seq))) {
+			if (strcmp(drop, "duplicate"))
+				reject(x, len, drop);
+			return;
+		}
 		posture_sample(s, x, &p);
 		return;
-	case BLUEZ_CHAR_SPINE_CRACK:
+	case SW_CHAR_MICROBIT_ACCEL:
+		x->roles |= FEED_ROLE_POSTURE;
+		if ((err = microbit_accel_decode(data, len, &p)) != SPINE_OK)
+			return reject(x, len, spine_err_name(err));
+		posture_sample(s, x, &p);
+		return;
+	case SW_CHAR_THINGY_GRAVITY:
+		x->roles |= FEED_ROLE_POSTURE;
+		if ((terr = thingy52_gravity_decode(data, len, &p)) != THINGY52_OK)
+			return reject(x, len, thingy52_err_name(terr));
+		posture_sample(s, x, &p);
+		return;
+	case SW_CHAR_SPINE_CRACK:
 		x->roles |= FEED_ROLE_SOUND;
 		if ((err = spine_crack_decode(data, len, &c)) != SPINE_OK)
-			break;
-		if (count_seq(x, 1, c.seq))
-			crack(s, x, &c);
+			return reject(x, len, spine_err_name(err));
+		if ((drop = count_seq(x, 1, c.seq))) {
+			if (strcmp(drop, "duplicate"))
+				reject(x, len, drop);
+			return;
+		}
+		crack(s, x, &c);
 		return;
 	default:
 		return;
 	}
-	x->rejected++;
-	log_rl(&x->rl, LOG_WARNING, "sensor %s: rejected a %zu-byte payload (%s)",
-	       address, len, spine_err_name(err));
 }
 
 size_t sensors_snapshot(const struct sensors *s, struct feed_sensor_info *out, size_t max)
@@ -272,11 +403,11 @@ size_t sensors_snapshot(const struct sensors *s, struct feed_sensor_info *out, s
 
 		out[i].address = x->address;
 		out[i].name = x->name;
-		out[i].profile = bluez_profile_name(x->profile);
+		out[i].profile = sw_profile_name(x->profile);
 		out[i].state = x->state;
+		out[i].reason = x->reason;
 		out[i].roles = x->roles;
-		out[i].lost = x->lost;
-		out[i].rejected = x->rejected;
+		out[i].health = x->health;
 	}
 	return i;
 }

@@ -1,7 +1,8 @@
 /*
  * sensors.h - the sensor registry and the middle of the pipeline: takes
  * device states and raw notification bytes from the BlueZ client, decodes
- * them with the profile decoders, counts lost and rejected payloads, runs
+ * them with the profile decoders, counts received, lost and rejected
+ * payloads, publishes sensor states and health, runs
  * each posture sensor's slouch detector, and puts the resulting events and
  * live posture samples into the event store.
  */
@@ -18,17 +19,23 @@
 
 #define SENSORS_MAX 64
 #define SENSORS_POSTURE_INTERVAL_MS 100   /* live posture: at most 10/s/sensor */
+#define SENSORS_STATUS_INTERVAL_MS 1000   /* status updates: at most 1/s/sensor */
+#define SENSORS_SEQ_BACKWARDS 1024        /* a counter this far back is stale */
 
 struct sensors;
 
 struct sensors *sensors_new(struct store *store, const struct detector_config *cfg);
+/* The loop runs the status-update timer; without one, updates go out only
+ * when something changes a second or more after the last. */
+void sensors_attach_loop(struct sensors *s, struct loop *loop);
 void sensors_free(struct sensors *s);
 
 /* the BlueZ client's callbacks (user = struct sensors *) */
 extern const struct bluez_callbacks sensors_bluez_callbacks;
 
 void sensors_device_state(struct sensors *s, const struct bluez_device_info *info);
-void sensors_notification(struct sensors *s, const char *address, enum bluez_char_role role,
+void sensors_device_health(struct sensors *s, const struct bluez_device_info *info);
+void sensors_notification(struct sensors *s, const char *address, enum sw_char_role role,
 			  const uint8_t *data, size_t len);
 
 /*

@@ -84,6 +84,21 @@ int store_add_posture(struct store *s, const struct feed_posture *p)
 	return 0;
 }
 
+int store_add_status(struct store *s, const struct feed_status *st)
+{
+	uint64_t seq;
+	unsigned char *buf = ring_reserve(s->postures, &seq);
+	int n = feed_encode_status(st, (char *)buf, ring_payload_max(s->postures));
+
+	if (n < 0 || ring_commit(s->postures, (size_t)n) < 0) {
+		s->encode_failures++;
+		log_rl(&s->rl, LOG_ERR, "cannot encode status of %s", st->sensor);
+		return -1;
+	}
+	notify(s);
+	return 0;
+}
+
 const struct ring *store_events(const struct store *s)
 {
 	return s->events;

@@ -1,7 +1,8 @@
 /*
  * store.h - the event store: where detected events and live posture samples
  * land before the feed sends them. Events are numbered and encoded once into
- * the event ring; posture samples go to a smaller, unsequenced live ring.
+ * the event ring; posture samples and sensor status updates go to a smaller,
+ * unsequenced live ring.
  * A listener (the feed) is told when something new is there.
  */
 #ifndef SW_STORE_H
@@ -28,6 +29,8 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *user);
 /* Assigns ev->seq, encodes and appends. Returns the seq, 0 on failure. */
 uint64_t store_add_event(struct store *s, struct feed_event *ev);
 int store_add_posture(struct store *s, const struct feed_posture *p);
+/* a sensor status update: unsequenced, like posture, on the live ring */
+int store_add_status(struct store *s, const struct feed_status *st);
 
 const struct ring *store_events(const struct store *s);
 const struct ring *store_postures(const struct store *s);

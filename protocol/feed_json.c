@@ -84,7 +84,8 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 		break;
 	case FEED_EV_SENSOR:
 		bad |= put(o, "kind", json_string("sensor"));
-		bad |= put(o, "state", json_string(ev->dev.state ? ev->dev.state : "found"));
+		bad |= put(o, "state", json_string(ev->dev.state ? ev->dev.state : "discovered"));
+		bad |= put(o, "reason", json_string(ev->dev.reason ? ev->dev.reason : ""));
 		bad |= put(o, "name", json_string(ev->dev.name ? ev->dev.name : ""));
 		bad |= put(o, "profile", json_string(ev->dev.profile ? ev->dev.profile : ""));
 		break;
@@ -110,6 +111,45 @@ int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap)
 				   "slouching", p->slouching), buf, cap);
 }
 
+static json_t *int_or_null(bool present, json_int_t v)
+{
+	return present ? json_integer(v) : json_null();
+}
+
+/* the health members, in the documented order */
+static int put_health(json_t *o, const struct feed_health *h)
+{
+	int bad = 0;
+
+	bad |= put(o, "battery", int_or_null(h->battery >= 0 && h->battery <= 100, h->battery));
+	bad |= put(o, "rssi", int_or_null(h->rssi != FEED_NO_RSSI, h->rssi));
+	bad |= put(o, "received", u64(h->received));
+	bad |= put(o, "lost", u64(h->lost));
+	bad |= put(o, "rejected", u64(h->rejected));
+	bad |= put(o, "notify", h->notify ? json_string(h->notify) : json_null());
+	bad |= put(o, "period_ms", int_or_null(h->period_ms > 0, h->period_ms));
+	return bad;
+}
+
+int feed_encode_status(const struct feed_status *st, char *buf, size_t cap)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	if (!o)
+		return -1;
+	bad |= put(o, "type", json_string("status"));
+	bad |= put(o, "ts", ms(st->ts_ms));
+	bad |= put(o, "sensor", json_string(st->sensor));
+	bad |= put(o, "state", json_string(st->state ? st->state : "discovered"));
+	bad |= put_health(o, &st->health);
+	if (bad) {
+		json_decref(o);
+		return -1;
+	}
+	return dump_into(o, buf, cap);
+}
+
 int feed_encode_gap(uint64_t from, uint64_t to, char *buf, size_t cap)
 {
 	return dump_into(json_pack("{s:s, s:o, s:o}", "type", "gap",
@@ -124,7 +164,7 @@ int feed_encode_error(const char *code, const char *message, char *buf, size_t c
 
 static json_t *sensor_json(const struct feed_sensor_info *s)
 {
-	json_t *roles = json_array();
+	json_t *roles = json_array(), *o;
 
 	if (!roles)
 		return NULL;
@@ -132,14 +172,18 @@ static json_t *sensor_json(const struct feed_sensor_info *s)
 		json_array_append_new(roles, json_string("posture"));
 	if (s->roles & FEED_ROLE_SOUND)
 		json_array_append_new(roles, json_string("sound"));
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o}",
-			 "address", s->address,
-			 "name", s->name ? s->name : "",
-			 "profile", s->profile ? s->profile : "",
-			 "roles", roles,
-			 "state", s->state ? s->state : "found",
-			 "lost", u64(s->lost),
-			 "rejected", u64(s->rejected));
+	o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}",
+		      "address", s->address,
+		      "name", s->name ? s->name : "",
+		      "profile", s->profile ? s->profile : "",
+		      "roles", roles,
+		      "state", s->state ? s->state : "discovered",
+		      "reason", s->reason ? s->reason : "");
+	if (o && put_health(o, &s->health)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 char *feed_encode_hello(const struct feed_hello *h, size_t *len)

@@ -37,7 +37,7 @@ struct feed_event {
 			const char *reason;              /* end only */
 		} slouch;
 		struct {
-			const char *state, *name, *profile;
+			const char *state, *reason, *name, *profile;
 		} dev;             /* kind "sensor" */
 	};
 };
@@ -55,10 +55,28 @@ enum feed_role {
 	FEED_ROLE_SOUND = 1 << 1,
 };
 
+#define FEED_NO_BATTERY (-1)
+#define FEED_NO_RSSI     INT16_MIN
+
+/* A sensor's health: in hello's sensor list and in "status" messages. */
+struct feed_health {
+	int battery;                 /* 0-100, FEED_NO_BATTERY: null */
+	int rssi;                    /* dBm, FEED_NO_RSSI: null */
+	const char *notify;          /* "acquire", "start", NULL: null */
+	unsigned period_ms;          /* 0: null */
+	uint64_t received, lost, rejected;
+};
+
 struct feed_sensor_info {
-	const char *address, *name, *profile, *state;
+	const char *address, *name, *profile, *state, *reason;
 	unsigned roles;              /* enum feed_role bits */
-	uint64_t lost, rejected;
+	struct feed_health health;
+};
+
+struct feed_status {
+	int64_t ts_ms;
+	const char *sensor, *state;
+	struct feed_health health;
 };
 
 struct feed_hello {
@@ -77,6 +95,7 @@ struct feed_hello {
  */
 int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap);
 int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap);
+int feed_encode_status(const struct feed_status *st, char *buf, size_t cap);
 int feed_encode_gap(uint64_t from, uint64_t to, char *buf, size_t cap);
 int feed_encode_error(const char *code, const char *message, char *buf, size_t cap);
 /* hello has no size bound (sensor list): returns malloc'd JSON, *len set */

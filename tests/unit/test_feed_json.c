@@ -113,6 +113,7 @@ static void reencode_event(json_t *o, const char *line)
 	} else if (!strcmp(kind, "sensor")) {
 		ev.kind = FEED_EV_SENSOR;
 		ev.dev.state = str(o, "state");
+		ev.dev.reason = str(o, "reason");
 		ev.dev.name = str(o, "name");
 		ev.dev.profile = str(o, "profile");
 	} else {
@@ -120,6 +121,28 @@ static void reencode_event(json_t *o, const char *line)
 		fail();
 	}
 	check_same(line, buf, feed_encode_event(&ev, buf, sizeof(buf)));
+}
+
+/* battery, rssi, received, lost, rejected, notify, period_ms (nullable ones may be null) */
+static void read_health(json_t *o, struct feed_health *h)
+{
+	json_t *v;
+
+	v = json_object_get(o, "battery");
+	assert_true(v != NULL);
+	h->battery = json_is_null(v) ? FEED_NO_BATTERY : (int)num(o, "battery");
+	v = json_object_get(o, "rssi");
+	assert_true(v != NULL);
+	h->rssi = json_is_null(v) ? FEED_NO_RSSI : (int)num(o, "rssi");
+	h->received = (uint64_t)num(o, "received");
+	h->lost = (uint64_t)num(o, "lost");
+	h->rejected = (uint64_t)num(o, "rejected");
+	v = json_object_get(o, "notify");
+	assert_true(v != NULL);
+	h->notify = json_is_null(v) ? NULL : str(o, "notify");
+	v = json_object_get(o, "period_ms");
+	assert_true(v != NULL);
+	h->period_ms = json_is_null(v) ? 0 : (unsigned)num(o, "period_ms");
 }
 
 static void reencode_hello(json_t *o, const char *line)
@@ -152,8 +175,8 @@ static void reencode_hello(json_t *o, const char *line)
 		sensors[i].name = str(s, "name");
 		sensors[i].profile = str(s, "profile");
 		sensors[i].state = str(s, "state");
-		sensors[i].lost = (uint64_t)num(s, "lost");
-		sensors[i].rejected = (uint64_t)num(s, "rejected");
+		sensors[i].reason = str(s, "reason");
+		read_health(s, &sensors[i].health);
 		json_array_foreach(roles, j, r)
 			sensors[i].roles |= !strcmp(json_string_value(r), "posture") ?
 				FEED_ROLE_POSTURE : FEED_ROLE_SOUND;
@@ -205,6 +228,15 @@ static void test_doc_examples_reencode(void **state)
 
 			check_same(examples[i], buf, feed_encode_posture(&p, buf, sizeof(buf)));
 			seen_types |= 4;
+		} else if (!strcmp(type, "status")) {
+			struct feed_status st = {
+				.ts_ms = num(o, "ts"), .sensor = str(o, "sensor"),
+				.state = str(o, "state"),
+			};
+
+			read_health(o, &st.health);
+			check_same(examples[i], buf, feed_encode_status(&st, buf, sizeof(buf)));
+			seen_types |= 32;
 		} else if (!strcmp(type, "gap")) {
 			check_same(examples[i], buf,
 				   feed_encode_gap((uint64_t)num(o, "from"), (uint64_t)num(o, "to"),
@@ -221,7 +253,7 @@ static void test_doc_examples_reencode(void **state)
 		json_decref(o);
 		free(examples[i]);
 	}
-	assert_int_equal(seen_types, 31);
+	assert_int_equal(seen_types, 63);
 }
 
 static void test_small_buffer_fails(void **state)
@@ -257,7 +289,8 @@ static void test_invalid_utf8(void **state)
 	size_t len;
 
 	(void)state;
-	ev.dev.state = "found";
+	ev.dev.state = "discovered";
+	ev.dev.reason = "found";
 	ev.dev.name = "bad \xff name";
 	ev.dev.profile = "microbit";
 	assert_int_equal(feed_encode_event(&ev, buf, sizeof(buf)), -1);
