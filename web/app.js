@@ -18,14 +18,19 @@ const CONNECT_TIMEOUT_MS = 10000;
 const STABLE_MS = 10000;           // a connection that lasted this long resets the backoff
 const ANNOUNCE_EVERY_MS = 2000;
 
-const SENSOR_STATES = ['found', 'connecting', 'connected', 'streaming', 'lost'];
 const SENSOR_STATE_TEXT = {
-  found: 'found nearby',
+  discovered: 'found nearby',
   connecting: 'connecting',
-  connected: 'connected, setting up',
+  pairing: 'pairing',
+  resolving: 'connected, setting up',
+  subscribed: 'connected, no data yet',
   streaming: 'streaming',
-  lost: 'connection lost, retrying',
+  lost: 'connection lost',
+  waiting: 'out of reach, retrying',
+  gone: 'gone',
 };
+const SENSOR_STATES = Object.keys(SENSOR_STATE_TEXT);
+const NOTIFY_TEXT = { acquire: 'fast path (AcquireNotify)', start: 'D-Bus notifications (StartNotify)' };
 const CRACK_KINDS = ['pop', 'click', 'grind'];
 const CRACK_TEXT = { pop: 'Pop', click: 'Click', grind: 'Grind' };
 
@@ -117,7 +122,7 @@ function sensorFor(address, create) {
   if (!s && create && state.sensors.size < MAX_SENSORS) {
     s = {
       address, name: null, profile: null, roles: new Set(), state: null, lost: null, rejected: null,
-      posture: null,
+      reason: null, battery: null, rssi: null, received: null, notify: null, posture: null,
     };
     state.sensors.set(address, s);
   }
@@ -125,7 +130,9 @@ function sensorFor(address, create) {
 }
 
 function profileText(profile) {
-  return profile === 'microbit' ? 'micro:bit' : profile || 'unknown profile';
+  if (profile === 'microbit') return 'micro:bit';
+  if (profile === 'thingy52') return 'Thingy:52';
+  return profile || 'unknown profile';
 }
 
 function sensorLabel(address) {
@@ -142,8 +149,27 @@ function applySensorInfo(s, info) {
   if (Array.isArray(info.roles)) {
     s.roles = new Set(info.roles.filter((r) => r === 'posture' || r === 'sound'));
   }
-  if (isSeq(info.lost)) s.lost = info.lost;
-  if (isSeq(info.rejected)) s.rejected = info.rejected;
+  if (typeof info.reason === 'string') s.reason = info.reason.slice(0, 200);
+  applyHealth(s, info);
+}
+
+// Health members of a hello sensor entry or a status message.
+function applyHealth(s, m) {
+  if (isSeq(m.lost)) s.lost = m.lost;
+  if (isSeq(m.rejected)) s.rejected = m.rejected;
+  if (isSeq(m.received)) s.received = m.received;
+  if ('battery' in m) s.battery = Number.isInteger(m.battery) && m.battery >= 0 && m.battery <= 100 ? m.battery : null;
+  if ('rssi' in m) s.rssi = Number.isInteger(m.rssi) && m.rssi >= -127 && m.rssi <= 20 ? m.rssi : null;
+  if ('notify' in m) s.notify = NOTIFY_TEXT[m.notify] ? m.notify : null;
+}
+
+function handleStatus(m) {
+  if (typeof m.sensor !== 'string') return;
+  const s = sensorFor(m.sensor, false);
+  if (!s) return;
+  if (SENSOR_STATES.includes(m.state)) s.state = m.state;
+  applyHealth(s, m);
+  requestRender();
 }
 
 // Posture data of one sensor: the latest message and a ring of samples for the chart.
@@ -361,6 +387,7 @@ function onMessage(conn, data) {
     case 'hello': handleHello(m, conn); break;
     case 'event': if (state.haveHello) handleEvent(m); break;
     case 'posture': handlePosture(m); break;
+    case 'status': handleStatus(m); break;
     case 'gap': handleGap(m); break;
     case 'error': handleError(m, conn); break;
     default: return; // unknown message types are ignored
@@ -589,6 +616,7 @@ function renderSensors() {
     head.append(el('span', 'sensor-name', s.name || 'Unnamed sensor'));
     const badge = el('span', `badge state-${s.state || 'unknown'}`, s.state ? SENSOR_STATE_TEXT[s.state] : 'unknown');
     badge.dataset.testid = `sensor-state-${s.address}`;
+    if (s.reason) badge.title = s.reason;
     head.append(badge);
     li.append(head);
     const roles = [...s.roles].sort().join(' + ') || 'role unknown';
@@ -597,6 +625,15 @@ function renderSensors() {
     counters.append(counter('lost', s.lost, 'notifications lost on the way'),
       ' · ', counter('rejected', s.rejected, 'payloads that could not be read'));
     li.append(counters);
+    const health = [];
+    if (s.battery !== null) health.push(`battery ${s.battery}%`);
+    if (s.rssi !== null) health.push(`signal ${s.rssi} dBm`);
+    if (s.notify) health.push(NOTIFY_TEXT[s.notify]);
+    if (health.length) {
+      const p = el('p', 'sensor-meta sensor-health', health.join(' · '));
+      p.dataset.testid = `sensor-health-${s.address}`;
+      li.append(p);
+    }
     return li;
   });
   list.replaceChildren(...items);
