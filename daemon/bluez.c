@@ -86,6 +86,7 @@ struct bz_device {
 	bool connected, resolved, paired, trusted;
 	bool connect_pending, pair_pending, config_started;
 	bool got_data;            /* a notification since this connection's subscribe */
+	unsigned link;            /* bumped on every link loss: tags subscribe calls */
 	bool retry_due;
 	int battery, rssi;
 	unsigned period_ms;
@@ -467,9 +468,12 @@ static enum bluez_dev_state device_state(struct bz_device *d)
 	if (d->pair_pending)
 		return BLUEZ_DEV_PAIRING;
 	if (!d->connected) {
+		struct bz_adapter *a = device_adapter(d);
+
 		if (d->connect_pending)
 			return BLUEZ_DEV_CONNECTING;
-		return d->retry.armed ? BLUEZ_DEV_WAITING : BLUEZ_DEV_DISCOVERED;
+		return d->retry.armed || (a && !a->powered) ? BLUEZ_DEV_WAITING :
+			BLUEZ_DEV_DISCOVERED;
 	}
 	if (device_any_subscribed(d))
 		return d->got_data ? BLUEZ_DEV_STREAMING : BLUEZ_DEV_SUBSCRIBED;
@@ -574,6 +578,7 @@ static void deliver(struct bz_device *d, struct bz_char *c, const uint8_t *data,
 	bz->stats.notifications++;
 	if (!d->got_data) {
 		d->got_data = true;
+		backoff_reset(&d->backoff);   /* a working link: the next loss starts afresh */
 		set_reason(d, "data flowing (%s)", d->notify ? d->notify : "notify");
 		device_report(d);
 	}
@@ -632,11 +637,12 @@ static void subscribe_reply(struct du_call *cl, DBusMessage *r)
 	struct bz_char *c = char_lookup(bz, cl->path);
 	struct bz_device *d = c ? char_device(bz, c) : NULL;
 	const char *err = du_error_name(r);
-	bool acquire = cl->tag == TAG_ACQUIRE;
+	bool acquire = (cl->tag & 0xff) == TAG_ACQUIRE;
 	int fd = -1;
 	uint16_t mtu = 0;
 
-	if (!c || c->sub != SUB_PENDING)
+	/* a reply for an earlier link of this device is stale */
+	if (!c || c->sub != SUB_PENDING || !d || (unsigned)(cl->tag >> 8) != (d->link & 0xffffff))
 		return;
 	c->sub = SUB_NONE;
 	if (!d || !d->connected) {
@@ -689,6 +695,7 @@ static void subscribe_reply(struct du_call *cl, DBusMessage *r)
 	if (char_active(c))
 		set_reason(d, "subscribed (%s)", d->notify);
 	device_update(d);
+	discovery_update(bz);
 }
 
 static void char_subscribe(struct bz_device *d, struct bz_char *c)
@@ -701,7 +708,8 @@ static void char_subscribe(struct bz_device *d, struct bz_char *c)
 		dbus_message_unref(m);
 		m = NULL;
 	}
-	if (!call(bz, m, CALL_TIMEOUT_MS, subscribe_reply, c->path, acquire ? TAG_ACQUIRE : TAG_START)) {
+	if (!call(bz, m, CALL_TIMEOUT_MS, subscribe_reply, c->path,
+		  (acquire ? TAG_ACQUIRE : TAG_START) | (intptr_t)(d->link & 0xffffff) << 8)) {
 		log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot send %s to %s",
 		       acquire ? "AcquireNotify" : "StartNotify", c->path);
 		device_fail(d, "cannot send subscribe call", NULL);
@@ -1247,15 +1255,19 @@ static void device_apply(struct bz_device *d, DBusMessageIter *props)
 			device_set_uuids(d, &v);
 		} else if (!strcmp(key, "Connected") && du_var_bool(&v, &b)) {
 			if (b && !d->connected) {
-				backoff_reset(&d->backoff);
 				loop_timer_cancel(&d->retry);
 				set_reason(d, "connected; resolving GATT characteristics");
+				d->connected = true;
 			} else if (!b && d->connected) {
+				d->connected = false;
+				d->link++;
 				set_reason(d, "link lost");
 				device_report_state(d, BLUEZ_DEV_LOST);
 				device_link_down(d);
+				/* a flapping link must not turn into a reconnect storm */
+				if (!d->retry.armed)
+					device_fail(d, "link lost", NULL);
 			}
-			d->connected = b;
 		} else if (!strcmp(key, "ServicesResolved") && du_var_bool(&v, &b)) {
 			d->resolved = b;
 		} else if (!strcmp(key, "Paired") && du_var_bool(&v, &b)) {

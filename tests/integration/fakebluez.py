@@ -17,6 +17,7 @@ be killed like a crashing bluetoothd, and a PlainOwner is a bare connection that
 until a new fake takes the name over.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -50,83 +51,9 @@ SENSOR_KINDS = {
                  {'microbit': (payloads.MICROBIT_ACCEL_DATA, ['read', 'notify'])}),
 }
 
-# Method bodies run inside the mock process: python-dbusmock executes them with `self` the
-# object, `args` the arguments, and its module globals (`dbus`, `objects`). @NAME@ markers are
-# filled in by _code().
-_EMIT_CHANGED = """self.EmitSignal('org.freedesktop.DBus.Properties', 'PropertiesChanged', 'sa{sv}as',
-                [@IFACE@, @CHANGED@, dbus.Array([], signature='s')])
-"""
-
-_NOTIFY_CODE = """
-p = self.props['org.bluez.GattCharacteristic1']
-if bool(p['Notifying']) != @ON@:
-    p['Notifying'] = dbus.Boolean(@ON@, variant_level=1)
-    """ + _EMIT_CHANGED.replace('@CHANGED@', "{'Notifying': dbus.Boolean(@ON@, variant_level=1)}")
-
-_READ_CODE = "ret = self.props['org.bluez.GattCharacteristic1']['Value']\n"
-
-# Connect: the call's time is recorded; while failures are pending (FailConnects) it fails as
-# bluetoothd does when the device does not answer. Otherwise Connected=true and reply at once;
-# shortly after (from the mock's main loop, as bluetoothd does after service discovery) export
-# the GATT objects, then ServicesResolved=true.
-_CONNECT_CODE = """
-gatt = @GATT@
-import time
-self.connect_times = getattr(self, 'connect_times', []) + [time.time()]
-if getattr(self, 'connect_failures', 0) > 0:
-    self.connect_failures -= 1
-    raise dbus.exceptions.DBusException('le-connection-abort-by-local',
-                                        name='org.bluez.Error.Failed')
-dev = self.props['org.bluez.Device1']
-if dev['Connected']:
-    raise dbus.exceptions.DBusException('Already Connected', name='org.bluez.Error.AlreadyConnected')
-dev['Connected'] = dbus.Boolean(True, variant_level=1)
-self.connected = True
-""" + _EMIT_CHANGED.replace('@CHANGED@', "{'Connected': dbus.Boolean(True, variant_level=1)}") + """
-def export_gatt(device, gatt):
-    root = objects['/']
-    for path, iface, props, methods in gatt:
-        if path not in objects:
-            root.AddObject(path, iface, props, methods)
-            root.EmitSignal('org.freedesktop.DBus.ObjectManager', 'InterfacesAdded', 'oa{sa{sv}}',
-                            [dbus.ObjectPath(path), {iface: objects[path].props[iface]}])
-    device.props['org.bluez.Device1']['ServicesResolved'] = dbus.Boolean(True, variant_level=1)
-    device.EmitSignal('org.freedesktop.DBus.Properties', 'PropertiesChanged', 'sa{sv}as',
-                      ['org.bluez.Device1', {'ServicesResolved': dbus.Boolean(True, variant_level=1)},
-                       dbus.Array([], signature='s')])
-    return False
-
-from gi.repository import GLib
-GLib.timeout_add(50, export_gatt, self, gatt)
-"""
-
-# Disconnect (and DropLink, the link loss): GATT objects go away (characteristics first), then
-# ServicesResolved and Connected.
-_DISCONNECT_CODE = """
-paths = @PATHS@
-dev = self.props['org.bluez.Device1']
-if not dev['Connected']:
-    raise dbus.exceptions.DBusException('Not Connected', name='org.bluez.Error.NotConnected')
-root = objects['/']
-for path in paths:
-    if path in objects:
-        ifaces = dbus.Array(list(objects[path].props.keys()), signature='s')
-        root.RemoveObject(path)
-        root.EmitSignal('org.freedesktop.DBus.ObjectManager', 'InterfacesRemoved', 'oas',
-                        [dbus.ObjectPath(path), ifaces])
-dev['ServicesResolved'] = dbus.Boolean(False, variant_level=1)
-dev['Connected'] = dbus.Boolean(False, variant_level=1)
-self.connected = False
-""" + _EMIT_CHANGED.replace('@CHANGED@', "{'ServicesResolved': dbus.Boolean(False, variant_level=1), "
-                            "'Connected': dbus.Boolean(False, variant_level=1)}")
-
-
-def _code(template, **values):
-    """Fill the @NAME@ markers of a method body; @IFACE@ defaults to Device1."""
-    values.setdefault('IFACE', repr(DEVICE_IFACE))
-    for name, value in values.items():
-        template = template.replace(f'@{name}@', value)
-    return template
+# The fake's behaviour inside the mock process lives in fakebluez_mock.py (imported there from
+# this directory); method bodies are one-line calls into it.
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # --- bus helpers: who is who, and signals from connections that do not own org.bluez ---
@@ -210,16 +137,23 @@ class PlainOwner:
 
 
 class FakeSensor:
-    """One fake sensor: its Device1 path and the paths of its characteristics by role."""
+    """One fake sensor: its Device1 path and the paths of its characteristics by role, and
+    what it was created with (so that it can be created again, e.g. after its adapter came
+    back)."""
 
-    def __init__(self, address, name, kind, device_path, service_path, char_paths):
+    def __init__(self, address, name, kind, device_path, service_path, char_paths, options):
         self.address = address
         self.name = name
         self.kind = kind
         self.path = device_path
         self.service_path = service_path
         self.chars = char_paths  # role -> object path
+        self.options = options   # add_sensor keyword arguments
         self.seq = {role: 0 for role in char_paths}  # next sequence number per characteristic
+
+
+def _adapter_path(adapter):
+    return adapter if adapter.startswith('/') else f'/org/bluez/{adapter}'
 
 
 class FakeBluez:
@@ -231,25 +165,36 @@ class FakeBluez:
         self.log_path = os.path.join(tmpdir, f'{label}.log')
         env = dict(os.environ)
         env['DBUS_SYSTEM_BUS_ADDRESS'] = bus_address
+        env['PYTHONPATH'] = HERE + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
+        env['PYTHONDONTWRITEBYTECODE'] = '1'  # keep the source tree clean
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'dbusmock', '--system', '--template', 'bluez5',
              '--logfile', self.log_path],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmpdir, f'{label}.stderr'), 'wb'))
         self.bus = None
+        self.sensors = []
+        self.next_handle = 0x0010
         try:
             self.bus = dbus.bus.BusConnection(bus_address)
             wait_until(self._ready, 15, 'python-dbusmock to own org.bluez', interval=0.05)
             self.owner = self.bus.get_name_owner(BLUEZ)
             self.root = self.bus.get_object(BLUEZ, '/')
-            self.adapter = self.root.AddAdapter('hci0', 'spinewatch-test',
-                                                dbus_interface=BLUEZ_MOCK_IFACE,
-                                                timeout=CALL_TIMEOUT)
+            m = 'import fakebluez_mock as m\n'
+            self.root.AddMethods(FAKE_IFACE, [
+                ('Install', '', '', m + 'm.install(self)'),
+                ('ConfigureSensor', 'os', '', m + 'm.configure_sensor(objects[args[0]], args[1])'),
+                ('ConfigureAdapter', 'o', '', m + 'm.configure_adapter(objects[args[0]])'),
+                ('RemoveAdapterFully', 'o', '', m + 'm.remove_adapter(args[0])'),
+                ('Agents', '', 's', m + 'ret = m.agents_json()'),
+                # served by the message filter (asynchronously); declared for introspection
+                ('CallAgent', 'so', 'ss', ''),
+            ], signature='sa(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
+            self.root.Install(dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
+            self.adapter = self.add_adapter('hci0')
         except BaseException:
             self.stop()
             raise
-        self.sensors = []
-        self.next_handle = 0x0010
 
     def _ready(self):
         check(self.proc.poll() is None, f'python-dbusmock exited with {self.proc.returncode}')
@@ -274,7 +219,7 @@ class FakeBluez:
 
     def kill(self):
         """SIGKILL the mock, as when bluetoothd crashes: org.bluez loses its owner without any
-        InterfacesRemoved or PropertiesChanged."""
+        InterfacesRemoved or PropertiesChanged (and acquired notify sockets hang up)."""
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
@@ -282,9 +227,50 @@ class FakeBluez:
     def obj(self, path):
         return self.bus.get_object(BLUEZ, path, introspect=False)
 
-    def add_device(self, address, name, uuids):
+    # --- adapters ---
+
+    def add_adapter(self, name='hci0'):
+        """The template's AddAdapter (powered, InterfacesAdded) with our discovery methods and
+        SetPowered. Returns its object path."""
+        path = self.root.AddAdapter(name, 'spinewatch-test', dbus_interface=BLUEZ_MOCK_IFACE,
+                                    timeout=CALL_TIMEOUT)
+        self.root.ConfigureAdapter(dbus.ObjectPath(path), dbus_interface=FAKE_IFACE,
+                                   timeout=CALL_TIMEOUT)
+        return str(path)
+
+    def remove_adapter(self, name='hci0'):
+        """The adapter goes away as when unplugged: each device's GATT objects and the device
+        (InterfacesRemoved), then the adapter. The FakeSensor objects stay for readd_sensor()."""
+        self.root.RemoveAdapterFully(dbus.ObjectPath(_adapter_path(name)),
+                                     dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
+
+    def set_powered(self, on, adapter='hci0'):
+        """Powered off: every sensor of the adapter disconnects first (like bluetoothd), and
+        Connect answers NotReady until it is powered on again."""
+        self.obj(_adapter_path(adapter)).SetPowered(dbus.Boolean(on), dbus_interface=FAKE_IFACE,
+                                                    timeout=CALL_TIMEOUT)
+
+    def adapter_prop(self, name, adapter='hci0'):
+        return self.obj(_adapter_path(adapter)).Get(
+            'org.bluez.Adapter1', name, dbus_interface=dbus.PROPERTIES_IFACE, timeout=CALL_TIMEOUT)
+
+    def discovering(self, adapter='hci0'):
+        return bool(self.adapter_prop('Discovering', adapter))
+
+    def discovery_filter(self, adapter='hci0'):
+        """The last SetDiscoveryFilter argument (plain Python), None if never set."""
+        return json.loads(str(self.obj(_adapter_path(adapter)).DiscoveryFilter(
+            dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)))
+
+    def adapter_calls(self, method, adapter='hci0'):
+        """[(time, args)] of the calls of `method` on the adapter."""
+        return self.method_calls(_adapter_path(adapter), method)
+
+    # --- devices ---
+
+    def add_device(self, address, name, uuids, adapter='hci0'):
         """A plain device (template AddDevice) advertising `uuids`; returns its object path."""
-        path = self.root.AddDevice('hci0', address, name, dbus_interface=BLUEZ_MOCK_IFACE,
+        path = self.root.AddDevice(adapter, address, name, dbus_interface=BLUEZ_MOCK_IFACE,
                                    timeout=CALL_TIMEOUT)
         if uuids:
             self.set_uuids(path, uuids)
@@ -295,6 +281,17 @@ class FakeBluez:
         self.obj(path).UpdateProperties(
             DEVICE_IFACE, {'UUIDs': dbus.Array(uuids, signature='s')}, signature='sa{sv}',
             dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
+
+    def set_rssi(self, sensor_or_path, rssi):
+        path = getattr(sensor_or_path, 'path', sensor_or_path)
+        self.obj(path).UpdateProperties(DEVICE_IFACE, {'RSSI': dbus.Int16(rssi)},
+                                        signature='sa{sv}', dbus_interface=MOCK_IFACE,
+                                        timeout=CALL_TIMEOUT)
+
+    def device_props(self, sensor_or_path):
+        path = getattr(sensor_or_path, 'path', sensor_or_path)
+        return self.obj(path).GetAll(DEVICE_IFACE, dbus_interface=dbus.PROPERTIES_IFACE,
+                                     timeout=CALL_TIMEOUT)
 
     def add_hidden_device(self, address, name):
         """A Device1 object the mock has but never announced (no InterfacesAdded), advertising
@@ -312,69 +309,114 @@ class FakeBluez:
             signature='ssa{sv}a(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
         return path
 
-    def add_sensor(self, address, name, kind):
-        """A sensor of SENSOR_KINDS `kind`: a device advertising its service, with Connect and
-        Disconnect that export and remove its GATT objects. Returns a FakeSensor."""
+    def add_sensor(self, address, name, kind, acquire='ok', pairing=None, battery=None,
+                   advertise=None, flags=None, adapter='hci0'):
+        """A sensor of SENSOR_KINDS `kind`: a device with Connect and Disconnect that export and
+        remove its GATT objects. Returns a FakeSensor.
+
+        acquire: how AcquireNotify answers: 'ok' (an fd), 'absent' (no such method:
+            UnknownMethod), or a BlueZ error name ('NotSupported', 'NotPermitted', ...).
+        pairing: None, or {call: error name} for the calls that fail while the device is not
+            Paired ('default' for the others, 'NotAuthorized' if not given; 'agent': the Agent1
+            method Pair asks, 'RequestConfirmation' if not given, 'none' for no question).
+        battery: Battery1.Percentage exported while connected, or None for no Battery1.
+        advertise: the UUIDs the device advertises (default: its service and Battery Service);
+            the resolved service joins them on connect, as in BlueZ.
+        flags: role -> characteristic Flags, overriding the kind's."""
         service_uuid, roles = SENSOR_KINDS[kind]
-        # the sensor service UUID comes last, once Connect exists (a daemon already running
-        # connects as soon as it sees it)
-        path = self.add_device(address, name, [])
+        options = dict(acquire=acquire, pairing=pairing, battery=battery, advertise=advertise,
+                       flags=flags, adapter=adapter)
+        # the advertised UUIDs come last, once Connect exists (a daemon already running
+        # connects as soon as it sees them)
+        path = self.add_device(address, name, [], adapter)
         service_path = f'{path}/service{self.next_handle:04x}'
-        gatt = [(service_path, SERVICE_IFACE, {
-            'UUID': dbus.String(service_uuid, variant_level=1),
-            'Device': dbus.ObjectPath(path, variant_level=1),
-            'Primary': dbus.Boolean(True, variant_level=1),
-            'Includes': dbus.Array([], signature='o', variant_level=1),
-        }, [])]
         chars = {}
         handle = self.next_handle
-        for role, (uuid, flags) in roles.items():
+        cfg_chars = []
+        for role, (uuid, role_flags) in roles.items():
             handle += 3
             char_path = f'{service_path}/char{handle:04x}'
             chars[role] = char_path
-            gatt.append((char_path, CHAR_IFACE, {
-                'UUID': dbus.String(uuid, variant_level=1),
-                'Service': dbus.ObjectPath(service_path, variant_level=1),
-                'Flags': dbus.Array(flags, signature='s', variant_level=1),
-                'Notifying': dbus.Boolean(False, variant_level=1),
-                'Value': dbus.Array([], signature='y', variant_level=1),
-            }, [
-                ('StartNotify', '', '', _code(_NOTIFY_CODE, ON='True', IFACE=repr(CHAR_IFACE))),
-                ('StopNotify', '', '', _code(_NOTIFY_CODE, ON='False', IFACE=repr(CHAR_IFACE))),
-                ('ReadValue', 'a{sv}', 'ay', _READ_CODE),
-            ]))
+            cfg_chars.append({'role': role, 'path': char_path, 'uuid': uuid,
+                              'flags': list((flags or {}).get(role, role_flags))})
         self.next_handle += 0x0010
-        device = self.obj(path)
-        device.AddMethods(DEVICE_IFACE, [
-            ('Connect', '', '', _code(_CONNECT_CODE, GATT=repr(gatt))),
-            ('Disconnect', '', '',
-             _code(_DISCONNECT_CODE, PATHS=repr([p for p, *_ in reversed(gatt)]))),
-        ], signature='sa(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
-        device.AddMethods(FAKE_IFACE, [
-            ('FailConnects', 'u', '', 'self.connect_failures = int(args[0])'),
-            ('ConnectTimes', '', 'ad',
-             "ret = dbus.Array(getattr(self, 'connect_times', []), signature='d')"),
-            ('DropLink', '', '',
-             _code(_DISCONNECT_CODE, PATHS=repr([p for p, *_ in reversed(gatt)]))),
-        ], signature='sa(ssss)', dbus_interface=MOCK_IFACE, timeout=CALL_TIMEOUT)
-        self.set_uuids(path, [service_uuid, '0000180f-0000-1000-8000-00805f9b34fb'])
-        sensor = FakeSensor(address, name, kind, path, service_path, chars)
+        cfg = {'service': {'path': service_path, 'uuid': service_uuid}, 'chars': cfg_chars,
+               'acquire': acquire, 'pairing': pairing, 'battery': battery}
+        self.root.ConfigureSensor(dbus.ObjectPath(path), json.dumps(cfg),
+                                  dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
+        if advertise is None:
+            advertise = [service_uuid, '0000180f-0000-1000-8000-00805f9b34fb']
+        if advertise:
+            self.set_uuids(path, advertise)
+        sensor = FakeSensor(address, name, kind, str(path), service_path, chars, options)
         self.sensors.append(sensor)
+        return sensor
+
+    def readd_sensor(self, sensor):
+        """Create `sensor`'s device again (e.g. after its adapter was removed and re-added), with
+        the same options; `sensor` is updated in place (its sequence counters carry on, it is the
+        same physical device)."""
+        again = self.add_sensor(sensor.address, sensor.name, sensor.kind, **sensor.options)
+        self.sensors.remove(again)
+        sensor.path, sensor.service_path, sensor.chars = again.path, again.service_path, again.chars
         return sensor
 
     # --- state seen by the mock ---
 
     def method_calls(self, path, method):
+        path = getattr(path, 'path', path)
         return self.obj(path).GetMethodCalls(method, signature='s', dbus_interface=MOCK_IFACE,
                                              timeout=CALL_TIMEOUT)
 
-    def notifying(self, sensor, role):
+    def char_prop(self, sensor, role, name):
+        """A property of the sensor's characteristic, None while it is not exported."""
         path = sensor.chars[role]
         if path not in self.managed_paths():
-            return False
-        return bool(self.obj(path).Get(CHAR_IFACE, 'Notifying', signature='ss',
-                                       dbus_interface=dbus.PROPERTIES_IFACE,
-                                       timeout=CALL_TIMEOUT))
+            return None
+        try:
+            return self.obj(path).Get(CHAR_IFACE, name, signature='ss',
+                                      dbus_interface=dbus.PROPERTIES_IFACE, timeout=CALL_TIMEOUT)
+        except dbus.exceptions.DBusException:
+            return None
+
+    def notify_path(self, sensor, role):
+        """'acquire' (an AcquireNotify fd is held), 'start' (Notifying) or None."""
+        if self.char_prop(sensor, role, 'NotifyAcquired'):
+            return 'acquire'
+        if self.char_prop(sensor, role, 'Notifying'):
+            return 'start'
+        return None
+
+    def notifying(self, sensor, role):
+        """The daemon subscribed to the characteristic, by either path."""
+        return self.notify_path(sensor, role) is not None
+
+    def subscriptions(self, sensor):
+        """Every StartNotify/AcquireNotify/StopNotify/WriteValue call on the sensor's
+        characteristics and every release of an acquired socket: [connection number (1 for the
+        first successful Connect), role, call, result ('ok' or the error name)]."""
+        return json.loads(str(self.obj(sensor.path).SubscriptionLog(
+            dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)))
+
+    def pair_calls(self, sensor):
+        return int(self.obj(sensor.path).PairCalls(dbus_interface=FAKE_IFACE,
+                                                   timeout=CALL_TIMEOUT))
+
+    def agents(self):
+        """{'agents': [{sender, path, capability, time}] in RegisterAgent order, 'calls':
+        [[Agent1 method, device path, error name or '']]}."""
+        return json.loads(str(self.root.Agents(dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)))
+
+    def call_agent(self, method, device_path):
+        """org.bluez's owner (the mock) calls the registered agent; returns (error name or '',
+        reply arguments)."""
+        err, reply = self.root.CallAgent(method, dbus.ObjectPath(device_path),
+                                         dbus_interface=FAKE_IFACE, timeout=15)
+        return str(err), json.loads(str(reply))
+
+    def set_battery(self, sensor, percentage):
+        self.obj(sensor.path).SetBattery(dbus.Byte(percentage), dbus_interface=FAKE_IFACE,
+                                         timeout=CALL_TIMEOUT)
 
     def fail_connects(self, sensor, count):
         """The next `count` Connect calls on the sensor fail with org.bluez.Error.Failed."""
@@ -395,10 +437,11 @@ class FakeBluez:
         return set(self.root.GetManagedObjects(dbus_interface=OM_IFACE, timeout=CALL_TIMEOUT))
 
     def wait_notifying(self, sensors, timeout=15):
-        """Wait until the daemon has called StartNotify on every characteristic of `sensors`."""
+        """Wait until the daemon has subscribed (StartNotify or AcquireNotify) to every
+        characteristic of `sensors`."""
         def all_on():
             return all(self.notifying(s, role) for s in sensors for role in s.chars)
-        wait_until(all_on, timeout, 'spinewatchd to StartNotify on every sensor characteristic',
+        wait_until(all_on, timeout, 'spinewatchd to subscribe to every sensor characteristic',
                    interval=0.05)
 
     # --- notifications ---
@@ -409,12 +452,15 @@ class FakeBluez:
                 dbus.Array([], signature='s')]
 
     def notify(self, sensor, role, payload):
-        """A genuine notification: the mock (org.bluez's owner) emits PropertiesChanged with
-        Value = `payload` (bytes) on the characteristic."""
-        self.notify_value(sensor, role, dbus.Array(list(payload), signature='y'))
+        """A genuine notification: one packet on the socket AcquireNotify handed out, or else
+        the mock (org.bluez's owner) emits PropertiesChanged with Value = `payload` (bytes) on
+        the characteristic. Returns 'fd', 'signal' or 'dropped'."""
+        return str(self.obj(sensor.chars[role]).Notify(
+            dbus.Array(payload, signature='y'), dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT))
 
     def notify_value(self, sensor, role, value):
-        """Like notify() with any D-Bus value as Value (hostile-type tests)."""
+        """PropertiesChanged with any D-Bus value as Value, from the mock, whatever the
+        subscription (hostile-type tests)."""
         self.obj(sensor.chars[role]).EmitSignal(
             'org.freedesktop.DBus.Properties', 'PropertiesChanged', 'sa{sv}as',
             self._changed_args(value), signature='sssav', dbus_interface=MOCK_IFACE,
@@ -457,7 +503,11 @@ def self_test(bus_address, tmpdir):
     try:
         clip = fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'combined')
         seen = []
-        client.add_message_filter(lambda _c, m: seen.append(m) if m.get_type() == 4 else None)
+        def record_signals(_conn, msg):
+            if msg.get_type() == 4:
+                seen.append(msg)
+            return dbus.lowlevel.HANDLER_RESULT_NOT_YET_HANDLED  # (None would swallow calls)
+        client.add_message_filter(record_signals)
         client.add_match_string(f"type='signal',sender='{BLUEZ}'")
         client.add_match_string(f"type='signal',path_namespace='{clip.path}'")
         client.add_match_string(f"type='signal',interface='{OM_IFACE}'")
@@ -510,6 +560,93 @@ def self_test(bus_address, tmpdir):
 
         client.get_object(BLUEZ, clip.path).Disconnect(dbus_interface=DEVICE_IFACE, timeout=5)
         check(clip.chars['crack'] not in fake.managed_paths(), 'GATT objects left after Disconnect')
+        _self_test_acquire_and_pairing(fake, client, pump)
     finally:
         client.close()
         fake.stop()
+
+
+def _self_test_acquire_and_pairing(fake, client, pump):
+    """AcquireNotify hands out a SOCK_SEQPACKET fd with one packet per notification, closing
+    it releases; a sensor that demands pairing refuses subscriptions until Pair, which asks the
+    registered agent; Powered off disconnects."""
+    import dbus.service
+    import socket
+
+    agent_calls = []
+
+    class Agent(dbus.service.Object):
+        @dbus.service.method('org.bluez.Agent1', in_signature='ou', out_signature='')
+        def RequestConfirmation(self, device, passkey):
+            agent_calls.append((str(device), int(passkey)))
+
+    agent = Agent(client, '/test/agent')
+    try:
+        bluez = client.get_object(BLUEZ, '/org/bluez')
+        bluez.RegisterAgent(dbus.ObjectPath('/test/agent'), 'NoInputNoOutput',
+                            dbus_interface='org.bluez.AgentManager1', timeout=5)
+        reg = fake.agents()['agents']
+        check(reg and reg[-1]['sender'] == client.get_unique_name()
+              and reg[-1]['path'] == '/test/agent' and reg[-1]['capability'] == 'NoInputNoOutput',
+              f'RegisterAgent not recorded: {reg}')
+
+        s = fake.add_sensor('C0:FF:EE:00:00:21', 'Spine Sound', 'sound', battery=77,
+                            pairing={'default': 'NotAuthorized'})
+        client.get_object(BLUEZ, s.path).Connect(dbus_interface=DEVICE_IFACE, timeout=5)
+        pump(lambda m: m.get_member() == 'PropertiesChanged' and m.get_path() == s.path
+             and m.get_args_list()[1].get('ServicesResolved'), 'ServicesResolved')
+        props = fake.device_props(s)
+        check(payloads.SPINE_SERVICE in props['UUIDs'], f'UUIDs after connect: {props["UUIDs"]}')
+        om = client.get_object(BLUEZ, '/').GetManagedObjects(dbus_interface=OM_IFACE)
+        check(om[s.path]['org.bluez.Battery1']['Percentage'] == 77, 'Battery1 missing')
+        char = client.get_object(BLUEZ, s.chars['crack'])
+        try:
+            char.AcquireNotify({}, dbus_interface=CHAR_IFACE, timeout=5)
+            raise AssertionError('AcquireNotify worked before pairing')
+        except dbus.exceptions.DBusException as e:
+            check(e.get_dbus_name() == 'org.bluez.Error.NotAuthorized', f'got {e}')
+        result = []
+        client.get_object(BLUEZ, s.path).Pair(
+            dbus_interface=DEVICE_IFACE, timeout=5, reply_handler=lambda: result.append('ok'),
+            error_handler=lambda e: result.append(e.get_dbus_name()))
+        pump(lambda m: result, 'the Pair reply')
+        check(result == ['ok'] and agent_calls == [(s.path, 123456)],
+              f'Pair: {result}, agent calls {agent_calls}')
+        check(fake.device_props(s)['Paired'] and fake.pair_calls(s) == 1, 'not Paired')
+
+        fd, mtu = char.AcquireNotify({}, dbus_interface=CHAR_IFACE, timeout=5)
+        check(int(mtu) == 517 and fake.notify_path(s, 'crack') == 'acquire', f'mtu {mtu}')
+        sock = socket.socket(fileno=fd.take())
+        check(sock.type == socket.SOCK_SEQPACKET, f'socket type {sock.type}')
+        check(fake.notify(s, 'crack', b'\x01\x02\x03') == 'fd'
+              and fake.notify(s, 'crack', b'\x04') == 'fd', 'notify did not use the fd')
+        sock.settimeout(5)
+        check(sock.recv(600) == b'\x01\x02\x03' and sock.recv(600) == b'\x04',
+              'packets on the acquired socket')
+        sock.close()
+        wait_until(lambda: fake.notify_path(s, 'crack') is None, 5,
+                   'NotifyAcquired to drop when the fd is closed')
+        log = fake.subscriptions(s)
+        check([e[2:] for e in log] == [['AcquireNotify', 'org.bluez.Error.NotAuthorized'],
+                                       ['AcquireNotify', 'ok'], ['released', 'hup']]
+              and all(e[0] == 1 for e in log), f'subscription log {log}')
+
+        fake.set_powered(False)
+        check(not fake.device_props(s)['Connected'] and not fake.adapter_prop('Powered'),
+              'power off did not disconnect')
+        try:
+            client.get_object(BLUEZ, s.path).Connect(dbus_interface=DEVICE_IFACE, timeout=5)
+            raise AssertionError('Connect worked while powered off')
+        except dbus.exceptions.DBusException as e:
+            check(e.get_dbus_name() == 'org.bluez.Error.NotReady', f'got {e}')
+        fake.set_powered(True)
+        ad = client.get_object(BLUEZ, fake.adapter)
+        ad.SetDiscoveryFilter({'Transport': 'le'}, dbus_interface='org.bluez.Adapter1')
+        ad.StartDiscovery(dbus_interface='org.bluez.Adapter1')
+        check(fake.discovering() and fake.discovery_filter() == {'Transport': 'le'},
+              f'discovery: {fake.discovery_filter()}')
+        fake.remove_adapter()
+        left = [p for p in fake.managed_paths() if p.startswith('/org/bluez/hci0')]
+        check(not left, f'objects left after removing the adapter: {left}')
+    finally:
+        agent.remove_from_connection()

@@ -32,6 +32,7 @@ class Feed:
         self.label = label
         self.messages = []   # everything received so far, in order
         self.pending = []    # received but not yet returned by next()
+        self.last_seq = None  # of the last event received: each must be above it
 
     @classmethod
     async def open(cls, port, query='', subprotocol=True, origin=None, path='/ws', timeout=5):
@@ -65,6 +66,14 @@ class Feed:
               f'{self.label}: message is not an object with a string "type": {frame[:200]}')
         self.messages.append(msg)
         RECEIVED.append((CURRENT_TEST[0], msg))
+        if msg['type'] == 'event':
+            seq = msg.get('seq')
+            check(isinstance(seq, int) and not isinstance(seq, bool)
+                  and (self.last_seq is None or seq > self.last_seq),
+                  f'{self.label}: event seq {seq!r} after seq {self.last_seq}: sequence numbers '
+                  f'must be strictly increasing with no duplicates; received '
+                  f'{summary(self.messages)}')
+            self.last_seq = seq
         return msg
 
     async def next(self, timeout=5, what='a message'):
@@ -128,6 +137,28 @@ class Feed:
                 got.append(await self._receive(remaining, 'the server to close'))
             except websockets.ConnectionClosed:
                 return got
+
+
+def check_seqs(messages, what='events'):
+    """The events among `messages` (one connection's, in order) have integer seqs, strictly
+    increasing, no duplicates. (Feed checks this on every connection as messages arrive; tests
+    call it on their lists too, to say so.) Returns the seqs."""
+    seqs = [m.get('seq') for m in messages if m.get('type') == 'event']
+    bad = [(a, b) for a, b in zip(seqs, seqs[1:])
+           if not (isinstance(a, int) and isinstance(b, int) and b > a)]
+    check(all(isinstance(q, int) and not isinstance(q, bool) for q in seqs) and not bad,
+          f'{what}: seqs not strictly increasing (first offending pairs {bad[:5]}): {seqs[:60]}')
+    return seqs
+
+
+def check_same_events(*feeds):
+    """Across connections to one daemon (one stream), a seq always names the same event."""
+    by_seq = {}
+    for f in feeds:
+        for m in f.messages:
+            if m.get('type') == 'event':
+                other = by_seq.setdefault(m['seq'], m)
+                check(other == m, f'seq {m["seq"]} is two different events: {other} and {m}')
 
 
 def summary(messages, limit=12):

@@ -27,6 +27,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import fakebluez  # noqa: E402
 import feed  # noqa: E402
 import suite  # noqa: E402
+import suite_real_world  # noqa: E402,F401  (registers its tests in suite.TESTS)
 from procs import Daemon, PrivateBus, TestFailure  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -42,9 +43,10 @@ def _alarm(_signum, _frame):
 
 
 class Env:
-    """What a test gets: the fake BlueZ with the standard sensors (env.fake; unless the test
-    asked for none at start), the daemon, its port. test.prepare(env), if given, runs after the
-    fake BlueZ was set up and before the daemon starts."""
+    """What a test gets: the fake BlueZ with the test's devices (env.fake, env.sensors; the
+    standard sensors unless the test has a populate function; no fake if the test asked for
+    none at start), the daemon, its port. test.prepare(env), if given, runs after the fake BlueZ
+    was set up and before the daemon starts."""
 
     def __init__(self, binary, test, tmpdir):
         self.tmpdir = tmpdir
@@ -54,6 +56,7 @@ class Env:
         self.fakes = []  # every fake BlueZ started, the current one last
         self.clip = self.sound = self.microbit = self.headset = None
         self.sensors = []
+        self.populate = test.populate or Env.standard_devices
         self.bus = PrivateBus(tmpdir)
         try:
             if test.bluez_at_start:
@@ -67,22 +70,28 @@ class Env:
             self.close()
             raise
 
-    def start_bluez(self):
+    def start_bluez(self, populate=None):
         """Start a fake BlueZ (a new process, so a new unique name; it takes org.bluez over if
-        someone holds it) with the standard devices; it becomes env.fake, and env.clip etc.
-        its sensors. Returns it."""
+        someone holds it) with the test's devices (`populate`, else the test's populate, else
+        the standard ones); it becomes env.fake, and env.sensors its sensors. Returns it."""
         label = 'dbusmock' if not self.fakes else f'dbusmock-{len(self.fakes) + 1}'
         fake = fakebluez.FakeBluez(self.bus.address, self.tmpdir, label)
         self.fakes.append(fake)
         self.fake = fake
-        self.clip = fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
-        self.sound = fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound')
-        self.microbit = fake.add_sensor('C0:FF:EE:00:00:03', 'BBC micro:bit [zotiv]', 'microbit')
-        # not a sensor: the daemon must leave it alone
-        self.headset = fake.add_device('11:22:33:44:55:66', 'Headphones', [
-            '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
-        self.sensors = [self.clip, self.sound, self.microbit]
+        self.sensors = (populate or self.populate)(self, fake)
         return fake
+
+    @staticmethod
+    def standard_devices(env, fake):
+        """The standard sensors (env.clip, env.sound, env.microbit) and a headset (env.headset)
+        that the daemon must leave alone."""
+        env.clip = fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
+        env.sound = fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound')
+        env.microbit = fake.add_sensor('C0:FF:EE:00:00:03', 'BBC micro:bit [zotiv]', 'microbit')
+        # not a sensor: the daemon must leave it alone
+        env.headset = fake.add_device('11:22:33:44:55:66', 'Headphones', [
+            '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
+        return [env.clip, env.sound, env.microbit]
 
     async def streaming(self, timeout=15):
         """Wait until the daemon subscribed to every sensor and reports them streaming;
@@ -179,7 +188,9 @@ def main():
         print(f'error: {args.daemon} is not an executable file', file=sys.stderr)
         return 2
 
-    tests = [t for t in suite.TESTS if not args.only or any(o in t.name for o in args.only)]
+    # the docs test checks every message the others received: it runs last
+    ordered = sorted(suite.TESTS, key=lambda t: t.name == 'docs-examples-and-keys')
+    tests = [t for t in ordered if not args.only or any(o in t.name for o in args.only)]
     print(f'spinewatchd integration tests: {binary}', flush=True)
     passed = failed = 0
     for test in tests:

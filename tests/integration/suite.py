@@ -24,15 +24,18 @@ from feed import (RECEIVED, Feed, documented_examples, hello, sensor_entry, summ
                   undocumented_keys)
 from procs import TestFailure, check
 
-Test = namedtuple('Test', 'name func daemon_args deadline prepare bluez_at_start')
+Test = namedtuple('Test', 'name func daemon_args deadline prepare bluez_at_start populate')
 TESTS = []
 
 
-def test(name, daemon_args=(), deadline=60, prepare=None, bluez_at_start=True):
+def test(name, daemon_args=(), deadline=60, prepare=None, bluez_at_start=True, populate=None):
     """Register a test. prepare(env) runs before the daemon starts; bluez_at_start=False
-    starts the daemon with no org.bluez on the bus (env.fake is None until env.start_bluez())."""
+    starts the daemon with no org.bluez on the bus (env.fake is None until env.start_bluez()).
+    populate(env, fake) adds the devices of each fake BlueZ the test starts and returns its
+    sensors (default: the standard clip, sound sensor, micro:bit and headset; see run.Env)."""
     def register(func):
-        TESTS.append(Test(name, func, list(daemon_args), deadline, prepare, bluez_at_start))
+        TESTS.append(Test(name, func, list(daemon_args), deadline, prepare, bluez_at_start,
+                          populate))
         return func
     return register
 

@@ -215,6 +215,9 @@ class Mount:
 CLIP_MOUNT = Mount(rest=(0.17, 0.0, 0.985), forward=(0.0, 1.0, 0.0))
 # A micro:bit in a vertical holder: gravity mostly along -Y; its accelerometer reads ~1.5% low.
 MICROBIT_MOUNT = Mount(rest=(0.10, -0.99, 0.05), forward=(0.0, 0.0, 1.0), gain=0.985)
+# A Thingy:52 flat on the upper back, face out: gravity mostly along -Z, leaning forward
+# tips it towards +Y. Its motion processor reports gravity ~0.5% high.
+THINGY_MOUNT = Mount(rest=(0.04, 0.12, -0.99), forward=(0.0, 1.0, 0.0), gain=1.005)
 
 
 def angle_between(a, b):

@@ -129,6 +129,16 @@ class SimBus:
         self.sim = None
         return status
 
+    def kill_sim(self):
+        """SIGKILL the simulator (a crashed bluetoothd: no goodbye, sockets just close)."""
+        if self.sim is None:
+            return None
+        if self.sim.poll() is None:
+            self.sim.kill()
+        status = self.sim.wait(5)
+        self.sim = None
+        return status
+
     def stop(self):
         self.stop_sim()
         stop_process(self.bus)

@@ -35,6 +35,9 @@ OM = "org.freedesktop.DBus.ObjectManager"
 PROPS = "org.freedesktop.DBus.Properties"
 ADAPTER = "/org/bluez/hci0"
 CLIP, MIC, MICROBIT = "C0:FF:EE:00:00:01", "C0:FF:EE:00:00:02", "C0:FF:EE:00:00:03"
+THINGY = "C0:FF:EE:00:00:04"
+CHRC = "org.bluez.GattCharacteristic1"
+DEV = "org.bluez.Device1"
 SIM_PATH, SIM_IFACE = "/io/spinewatch/sim", "io.spinewatch.Sim1"
 
 
@@ -184,6 +187,7 @@ class Client:
 # ----------------------------------------------------------------------------- tests
 
 TESTS = []
+VERBOSE = False
 
 
 def test(fn):
@@ -268,17 +272,23 @@ def managed_objects_before_connect(c):
     check(a["Powered"] is not None and bool(a["Powered"]), "adapter not powered")
     check(re.fullmatch(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", str(a["Address"])), "adapter address")
     want = {CLIP: ("Spine Clip", P.SPINE_SERVICE_UUID), MIC: ("Spine Mic", P.SPINE_SERVICE_UUID),
-            MICROBIT: ("BBC micro:bit [zotiv]", P.MICROBIT_ACCEL_SERVICE_UUID)}
+            MICROBIT: ("BBC micro:bit [zotiv]", None),
+            THINGY: ("Thingy", P.THINGY_CONFIG_SERVICE_UUID)}
     for addr, (name, uuid) in want.items():
         d = objs.get(dev_path(addr), {}).get("org.bluez.Device1")
         check(d is not None, "no device %s" % addr)
         check(d["Address"] == addr and d["Name"] == name and d["Alias"] == name, "%s names" % addr)
-        check(uuid in d["UUIDs"], "%s does not advertise %s" % (addr, uuid))
+        if uuid is None:   # a real micro:bit advertises its name only
+            check(len(d["UUIDs"]) == 0, "%s advertises %r" % (addr, list(d["UUIDs"])))
+        else:
+            check(uuid in d["UUIDs"], "%s does not advertise %s" % (addr, uuid))
         check(d["Adapter"] == ADAPTER and not d["Connected"] and not d["ServicesResolved"],
               "%s state" % addr)
         check(isinstance(d["RSSI"], dbus.Int16), "%s RSSI is not an int16" % addr)
         check(not c.gatt_paths(addr), "%s has GATT objects before Connect" % addr)
     check(SIM_PATH not in objs, "the control object leaks into GetManagedObjects")
+    devs = [p for p, i in objs.items() if "org.bluez.Device1" in i]
+    check(len(devs) == 4, "default devices: %r" % devs)
 
 
 @test
@@ -415,6 +425,12 @@ def crack_notifications(c):
 @test
 def microbit_notifications(c):
     chr_path = c.connect(MICROBIT, P.MICROBIT_ACCEL_DATA_UUID)
+    uuids = c.prop(dev_path(MICROBIT), "org.bluez.Device1", "UUIDs")
+    check(P.MICROBIT_ACCEL_SERVICE_UUID in uuids, "resolved services not added to UUIDs: %r" % uuids)
+    # the micro:bit's standard profile needs pairing (tested in pairing_*); not here
+    c.expect_error("org.bluez.Error.NotAuthorized", chr_path, "org.bluez.GattCharacteristic1",
+                   "StartNotify")
+    c.sim("SetPairingRequired", "sb", MICROBIT, False)
     mark = c.mark()
     c.call(chr_path, "org.bluez.GattCharacteristic1", "StartNotify")
     check(c.pump(3, lambda: len(c.values(mark, chr_path)) >= 10), "fewer than 10 micro:bit samples")
@@ -642,6 +658,603 @@ def restart_gives_new_owner_and_fresh_state(c):
     check(not c.gatt_paths(CLIP), "GATT objects survived the restart")
 
 
+# ------------------------------------------------------------ issue 3 behaviour: helpers
+
+import socket  # noqa: E402
+import dbus.service  # noqa: E402
+
+
+def call_wait(c, path, iface, method, signature=None, *args, timeout=10.0):
+    """Call asynchronously and pump our main loop meanwhile (so that objects we export,
+    such as an agent, can answer the simulator). Returns the reply tuple or raises the
+    DBusException."""
+    box = c.call_async(path, iface, method, signature, *args)
+    check(c.pump(timeout, lambda: box), "%s.%s: no answer in %g s" % (iface, method, timeout))
+    if "error" in box:
+        raise box["error"]
+    return box["reply"]
+
+
+def expect_error_wait(c, name, path, iface, method, signature=None, *args, timeout=10.0):
+    try:
+        call_wait(c, path, iface, method, signature, *args, timeout=timeout)
+    except dbus.DBusException as e:
+        check(e.get_dbus_name() == name, "%s.%s raised %s (%s), expected %s" % (
+            iface, method, e.get_dbus_name(), e.get_dbus_message(), name))
+        return
+    raise Failure("%s.%s succeeded, expected %s" % (iface, method, name))
+
+
+def acquire(c, chr_path):
+    """AcquireNotify: (socket, mtu)."""
+    fd, mtu = c.call(chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+    sock = socket.socket(fileno=fd.take())
+    sock.settimeout(0)
+    return sock, int(mtu)
+
+
+def read_packets(sock, seconds, want=None):
+    """Packets from an AcquireNotify socket within `seconds` (or until `want` of them);
+    b'' marks end of file."""
+    out = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (want is None or len(out) < want):
+        try:
+            pkt = sock.recv(1024)
+        except BlockingIOError:
+            time.sleep(0.002)
+            continue
+        out.append(pkt)
+        if pkt == b"":
+            break
+    return out
+
+
+def calls(c, member=None, since=0.0):
+    return [(t, s, p, m, a) for t, s, p, m, a in c.sim("GetCalls")
+            if (member is None or m == member) and t >= since]
+
+
+class Agent(dbus.service.Object):
+    """An org.bluez.Agent1 on the client's connection. `answer`: None (accept) or the
+    D-Bus error name to answer with; `delay`: seconds before answering."""
+
+    def __init__(self, bus, path="/test/agent", answer=None, delay=0.0):
+        super().__init__(bus, path)
+        self.path, self.answer, self.delay = path, answer, delay
+        self.requests = []
+
+    def _answer(self, reply, error, value=None):
+        def go():
+            if self.answer:
+                error(dbus.DBusException("no", name=self.answer))
+            elif value is None:
+                reply()
+            else:
+                reply(value)
+            return False
+        GLib.timeout_add(int(self.delay * 1000), go)
+
+    @dbus.service.method("org.bluez.Agent1", in_signature="o", out_signature="",
+                         async_callbacks=("reply", "error"))
+    def RequestAuthorization(self, device, reply, error):
+        self.requests.append(("RequestAuthorization", str(device)))
+        self._answer(reply, error)
+
+    @dbus.service.method("org.bluez.Agent1", in_signature="ou", out_signature="",
+                         async_callbacks=("reply", "error"))
+    def RequestConfirmation(self, device, passkey, reply, error):
+        self.requests.append(("RequestConfirmation", str(device), int(passkey)))
+        self._answer(reply, error)
+
+    @dbus.service.method("org.bluez.Agent1", in_signature="o", out_signature="u",
+                         async_callbacks=("reply", "error"))
+    def RequestPasskey(self, device, reply, error):
+        self.requests.append(("RequestPasskey", str(device)))
+        self._answer(reply, error, dbus.UInt32(123456))
+
+    @dbus.service.method("org.bluez.Agent1", in_signature="", out_signature="")
+    def Cancel(self):
+        self.requests.append(("Cancel",))
+
+    @dbus.service.method("org.bluez.Agent1", in_signature="", out_signature="")
+    def Release(self):
+        self.requests.append(("Release",))
+
+
+class OwnSim:
+    """A private bus + simulator with other options, and a client on it."""
+
+    def __init__(self, args, verbose=False):
+        self.sb = simbus.SimBus(args, stderr=None if verbose else subprocess.DEVNULL)
+
+    def __enter__(self):
+        self.sb.start()
+        self.c = Client(self.sb.address)
+        self.c.bus_address = self.sb.address
+        self.c.simbus = self.sb
+        return self.c
+
+    def __exit__(self, *exc):
+        try:
+            self.c.close()
+        finally:
+            self.sb.stop()
+        return False
+
+
+def devices_exported(c):
+    return sorted(str(i["org.bluez.Device1"]["Address"]) for i in c.objects().values()
+                  if "org.bluez.Device1" in i)
+
+
+# ------------------------------------------------------------- issue 3 behaviour: tests
+
+@test
+def discovery_gating(c):
+    """--require-discovery: no devices until StartDiscovery, then after ~300 ms with RSSI
+    (updated every ~2 s); RSSI invalidated at StopDiscovery; calls are recorded."""
+    with OwnSim(["--require-discovery", "--scenario", "idle"], VERBOSE) as c2:
+        check(devices_exported(c2) == [], "devices before discovery: %r" % devices_exported(c2))
+        check(c2.sim("GetStatus")["RequireDiscovery"], "GetStatus RequireDiscovery false")
+        # a UUID filter hides the micro:bit, which advertises its name only
+        c2.call(ADAPTER, "org.bluez.Adapter1", "SetDiscoveryFilter", "a{sv}",
+                {"Transport": "le", "UUIDs": dbus.Array([P.SPINE_SERVICE_UUID], signature="s")})
+        t0 = time.monotonic()
+        c2.call(ADAPTER, "org.bluez.Adapter1", "StartDiscovery")
+        check(c2.pump(3, lambda: CLIP in devices_exported(c2) and MIC in devices_exported(c2)),
+              "spine devices not found: %r" % devices_exported(c2))
+        check(time.monotonic() - t0 >= 0.25, "found after only %.2f s" % (time.monotonic() - t0))
+        c2.pump(0.8)
+        found = devices_exported(c2)
+        check(MICROBIT not in found and THINGY not in found,
+              "UUID filter did not hide the others: %r" % found)
+        c2.call(ADAPTER, "org.bluez.Adapter1", "StopDiscovery")
+        # the filter of the last session went with it: a plain LE scan finds everything
+        c2.call(ADAPTER, "org.bluez.Adapter1", "SetDiscoveryFilter", "a{sv}", {"Transport": "le"})
+        mark = c2.mark()
+        c2.call(ADAPTER, "org.bluez.Adapter1", "StartDiscovery")
+        check(c2.pump(3, lambda: len(devices_exported(c2)) == 4), "not all 4 found: %r"
+              % devices_exported(c2))
+        rssi = c2.prop(dev_path(MICROBIT), DEV, "RSSI")
+        check(isinstance(rssi, dbus.Int16) and -100 < rssi < 0, "RSSI %r" % rssi)
+        check(c2.pump(3.5, lambda: any("RSSI" in s[5][1] for s in
+                                       c2.since(mark, "PropertiesChanged", dev_path(CLIP)))),
+              "no RSSI update within 3.5 s of discovering")
+        mark = c2.mark()
+        c2.call(ADAPTER, "org.bluez.Adapter1", "StopDiscovery")
+        check(c2.pump(2, lambda: any("RSSI" in s[5][2] for s in
+                                     c2.since(mark, "PropertiesChanged", dev_path(CLIP)))),
+              "RSSI not invalidated at StopDiscovery")
+        check("RSSI" not in c2.call(dev_path(CLIP), PROPS, "GetAll", "s", DEV),
+              "RSSI still there after StopDiscovery")
+        log = calls(c2)
+        names = [m for _, _, _, m, _ in log]
+        check(names.count("Adapter1.StartDiscovery") == 2 and names.count("Adapter1.StopDiscovery") == 2,
+              "call log %r" % names)
+        filters = [a[0] for _, _, _, m, a in log if m == "Adapter1.SetDiscoveryFilter"]
+        check(filters[0]["Transport"] == "le" and list(filters[0]["UUIDs"]) == [P.SPINE_SERVICE_UUID]
+              and "UUIDs" not in filters[1], "recorded filters %r" % filters)
+        check(all(s == c2.bus.get_unique_name() for _, s, _, _, _ in log), "senders not recorded")
+        c2.sim("ClearCalls")
+        check(len(c2.sim("GetCalls")) == 0, "ClearCalls")
+
+
+@test
+def pairing_flow(c):
+    """The micro:bit needs pairing: NotAuthorized until Pair, which asks our agent."""
+    c.sim("SetPairingRequired", "sb", MICROBIT, True)
+    c.sim("ForgetBond", "s", MICROBIT)
+    path = dev_path(MICROBIT)
+    chr_path = c.connect(MICROBIT, P.MICROBIT_ACCEL_DATA_UUID)
+    for method, sig, args in (("StartNotify", None, ()), ("ReadValue", "a{sv}", ({},)),
+                              ("AcquireNotify", "a{sv}", ({},))):
+        c.expect_error("org.bluez.Error.NotAuthorized", chr_path, CHRC, method, sig, *args)
+    period = c.char_path(MICROBIT, P.MICROBIT_ACCEL_PERIOD_UUID)
+    c.expect_error("org.bluez.Error.NotAuthorized", period, CHRC, "WriteValue", "aya{sv}",
+                   dbus.ByteArray(b"\x50\x00"), {})
+    # no agent at all: authentication fails
+    expect_error_wait(c, "org.bluez.Error.AuthenticationFailed", path, DEV, "Pair")
+    agent = Agent(c.bus, "/test/agent1", answer="org.bluez.Error.Rejected")
+    try:
+        c.call("/org/bluez", "org.bluez.AgentManager1", "RegisterAgent", "os", agent.path,
+               "NoInputNoOutput")
+        c.expect_error("org.bluez.Error.AlreadyExists", "/org/bluez", "org.bluez.AgentManager1",
+                       "RegisterAgent", "os", agent.path, "NoInputNoOutput")
+        expect_error_wait(c, "org.bluez.Error.AuthenticationFailed", path, DEV, "Pair")
+        check(agent.requests == [("RequestAuthorization", path)], "agent saw %r" % agent.requests)
+        check(not c.prop(path, DEV, "Paired"), "Paired after the agent refused")
+        # cancelled while the agent thinks
+        agent.answer, agent.delay = None, 1.0
+        box = c.call_async(path, DEV, "Pair")
+        c.pump(0.5)
+        c.call(path, DEV, "CancelPairing")
+        check(c.pump(3, lambda: box), "Pair not answered after CancelPairing")
+        check("error" in box and box["error"].get_dbus_name() == "org.bluez.Error.AuthenticationCanceled",
+              "cancelled Pair: %r" % box)
+        check(c.pump(2, lambda: ("Cancel",) in agent.requests), "agent not told to Cancel")
+        # accepted
+        agent.delay, agent.requests = 0.0, []
+        call_wait(c, path, DEV, "Pair")
+        check(agent.requests == [("RequestAuthorization", path)], "agent saw %r" % agent.requests)
+        check(c.prop(path, DEV, "Paired") and c.prop(path, DEV, "Bonded"), "not Paired/Bonded")
+        c.expect_error("org.bluez.Error.AlreadyExists", path, DEV, "Pair")
+        c.call(path, PROPS, "Set", "ssv", DEV, "Trusted", dbus.Boolean(True))
+        check(c.prop(path, DEV, "Trusted"), "Trusted not set")
+        mark = c.mark()
+        c.call(chr_path, CHRC, "StartNotify")
+        check(c.pump(2, lambda: len(c.values(mark, chr_path)) >= 5), "no data after pairing")
+        c.call(chr_path, CHRC, "StopNotify")
+        st = c.sim("GetDevice", "s", MICROBIT)
+        check(st["Paired"] and st["Trusted"] and st["PairRequired"], "GetDevice %r" % dict(st))
+        log = calls(c, "Agent1.RequestAuthorization")
+        check(log and log[-1][1] == c.bus.get_unique_name() and log[-1][2] == agent.path,
+              "agent request not logged: %r" % log)
+        # the bond survives a reconnect; ForgetBond brings NotAuthorized back
+        c.call(path, DEV, "Disconnect")
+        chr_path = c.connect(MICROBIT, P.MICROBIT_ACCEL_DATA_UUID)
+        check(c.prop(path, DEV, "Paired"), "bond lost on reconnect")
+        c.call(chr_path, CHRC, "ReadValue", "a{sv}", {})
+        c.sim("ForgetBond", "s", MICROBIT)
+        c.expect_error("org.bluez.Error.NotAuthorized", chr_path, CHRC, "ReadValue", "a{sv}", {})
+        # DisplayYesNo: numeric comparison
+        c.call("/org/bluez", "org.bluez.AgentManager1", "UnregisterAgent", "o", agent.path)
+        c.call("/org/bluez", "org.bluez.AgentManager1", "RegisterAgent", "os", agent.path,
+               "DisplayYesNo")
+        agent.requests = []
+        call_wait(c, path, DEV, "Pair")
+        check(len(agent.requests) == 1 and agent.requests[0][0] == "RequestConfirmation"
+              and 0 <= agent.requests[0][2] <= 999999, "agent saw %r" % agent.requests)
+    finally:
+        try:
+            c.call("/org/bluez", "org.bluez.AgentManager1", "UnregisterAgent", "o", agent.path)
+        except dbus.DBusException:
+            pass
+        agent.remove_from_connection()
+        c.sim("SetPairingRequired", "sb", MICROBIT, False)
+    # the default agent of another client answers for everyone
+    other = Client(c.bus_address)
+    try:
+        a2 = Agent(other.bus, "/other/agent")
+        other.call("/org/bluez", "org.bluez.AgentManager1", "RegisterAgent", "os", a2.path, "")
+        other.call("/org/bluez", "org.bluez.AgentManager1", "RequestDefaultAgent", "o", a2.path)
+        c.sim("ForgetBond", "s", CLIP)
+        box = c.call_async(dev_path(CLIP), DEV, "Pair")
+        check(c.pump(5, lambda: (other.pump(0.01) and False) or box), "Pair via default agent hung")
+        check("reply" in box, "Pair via the default agent: %r" % box)
+        check(a2.requests and a2.requests[0][0] == "RequestConfirmation",
+              "default agent (KeyboardDisplay) saw %r" % a2.requests)
+    finally:
+        other.close()
+    c.sim("ForgetBond", "s", CLIP)
+
+
+@test
+def acquire_notify(c):
+    """AcquireNotify: one notification per SOCK_SEQPACKET packet, no PropertiesChanged,
+    BlueZ's error rules, closing ends the session, link loss closes the socket."""
+    chr_path = c.connect(CLIP, P.POSTURE_UUID)
+    mark = c.mark()
+    sock, mtu = acquire(c, chr_path)
+    check(mtu >= 23, "mtu %d" % mtu)
+    check(sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_SEQPACKET,
+          "not a SOCK_SEQPACKET socket")
+    check(c.prop(chr_path, CHRC, "NotifyAcquired") and c.prop(chr_path, CHRC, "Notifying"),
+          "NotifyAcquired/Notifying not true")
+    pkts = read_packets(sock, 1.0)
+    check(len(pkts) >= 10 and all(len(p) == 9 for p in pkts), "packets %r" % pkts[:5])
+    seqs = [decode_posture(p)[0] for p in pkts]
+    check(all(b == (a + 1) & 0xFFFF for a, b in zip(seqs, seqs[1:])), "seqs %r" % seqs)
+    check(not c.values(mark, chr_path), "PropertiesChanged(Value) sent while acquired")
+    st = c.sim("GetDevice", "s", CLIP)
+    check(st["NotifyPath"] == "acquire", "GetDevice NotifyPath %r" % st["NotifyPath"])
+    c.expect_error("org.bluez.Error.NotPermitted", chr_path, CHRC, "StartNotify")
+    c.expect_error("org.bluez.Error.NotPermitted", chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+    sock.close()
+    check(c.pump(2, lambda: not c.prop(chr_path, CHRC, "NotifyAcquired")),
+          "NotifyAcquired still true after close")
+    check(not c.prop(chr_path, CHRC, "Notifying"), "Notifying still true after close")
+    # with a StartNotify session, AcquireNotify is InProgress
+    c.call(chr_path, CHRC, "StartNotify")
+    c.expect_error("org.bluez.Error.InProgress", chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+    c.call(chr_path, CHRC, "StopNotify")
+    # SendRaw goes through the socket too
+    sock, _ = acquire(c, chr_path)
+    check(c.sim("SendRaw", "ssay", CLIP, "posture", dbus.ByteArray(b"\x07\x07")), "SendRaw")
+    check(b"\x07\x07" in read_packets(sock, 1.0), "SendRaw packet not on the socket")
+    # link loss: the simulator closes its end
+    c.sim("DropLink", "s", CLIP)
+    pkts = read_packets(sock, 2.0)
+    check(pkts and pkts[-1] == b"", "no end of file after DropLink")
+    sock.close()
+    # refusals for the fallback: per characteristic, UnknownMethod, indicate-only
+    chr_path = c.connect(CLIP, P.POSTURE_UUID)
+    for err in ("NotSupported", "NotPermitted", "InProgress"):
+        c.sim("SetAcquireNotify", "sss", CLIP, "posture", err)
+        c.expect_error("org.bluez.Error." + err, chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+    c.sim("SetAcquireNotify", "sss", CLIP, "", "UnknownMethod")
+    c.sim("SetAcquireNotify", "sss", CLIP, "posture", "")
+    c.expect_error("org.freedesktop.DBus.Error.UnknownMethod", chr_path, CHRC, "AcquireNotify",
+                   "a{sv}", {})
+    c.sim("SetAcquireNotify", "sss", CLIP, "", "")
+    c.call(chr_path, CHRC, "StartNotify")          # the fallback works
+    c.call(chr_path, CHRC, "StopNotify")
+    c.sim("SetIndicateOnly", "sb", CLIP, True)
+    c.call(dev_path(CLIP), DEV, "Disconnect")
+    try:
+        chr_path = c.connect(CLIP, P.POSTURE_UUID)
+        flags = list(c.prop(chr_path, CHRC, "Flags"))
+        check("indicate" in flags and "notify" not in flags, "flags %r" % flags)
+        c.expect_error("org.bluez.Error.NotSupported", chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+        mark = c.mark()
+        c.call(chr_path, CHRC, "StartNotify")
+        check(c.pump(2, lambda: len(c.values(mark, chr_path)) >= 5), "no indications")
+        c.call(chr_path, CHRC, "StopNotify")
+    finally:
+        c.sim("SetIndicateOnly", "sb", CLIP, False)
+        c.call(dev_path(CLIP), DEV, "Disconnect")
+    # a client that acquires and leaves the bus: the session ends
+    chr_path = c.connect(CLIP, P.POSTURE_UUID)
+    other = Client(c.bus_address)
+    fd, _ = other.call(chr_path, CHRC, "AcquireNotify", "a{sv}", {})
+    keep = socket.socket(fileno=fd.take())        # the fd outlives its D-Bus connection
+    other.close()
+    check(c.pump(3, lambda: not c.prop(chr_path, CHRC, "NotifyAcquired")),
+          "still acquired after the client left the bus")
+    keep.close()
+
+
+@test
+def adapter_remove_add_and_power(c):
+    c.connect(MIC, P.CRACK_UUID)
+    gatt = set(c.gatt_paths(MIC))
+    mark = c.mark()
+    c.sim("RemoveAdapter")
+    removed = [str(s[5][0]) for s in c.since(mark, "InterfacesRemoved")]
+    c.pump(0.3)
+    removed = [str(s[5][0]) for s in c.since(mark, "InterfacesRemoved")]
+    check(gatt <= set(removed), "GATT objects not removed: %r" % (gatt - set(removed)))
+    for addr in (CLIP, MIC, MICROBIT, THINGY):
+        check(dev_path(addr) in removed, "device %s not removed" % addr)
+    check(removed[-1] == ADAPTER, "adapter not removed last: %r" % removed[-3:])
+    check(max(removed.index(p) for p in gatt) < removed.index(dev_path(MIC)),
+          "device removed before its GATT objects")
+    objs = c.objects()
+    check(list(objs) == ["/org/bluez"], "objects left: %r" % list(objs))
+    check(not c.sim("GetStatus")["AdapterPresent"], "GetStatus AdapterPresent")
+    c.expect_error("io.spinewatch.Sim1.Error.NotSupported", SIM_PATH, SIM_IFACE, "RemoveAdapter")
+    mark = c.mark()
+    c.sim("AddAdapter")
+    c.pump(0.3)
+    added = [str(s[5][0]) for s in c.since(mark, "InterfacesAdded")]
+    check(added and added[0] == ADAPTER, "adapter not added first: %r" % added)
+    check(len(devices_exported(c)) == 4, "devices after AddAdapter: %r" % devices_exported(c))
+    check(not c.prop(dev_path(MIC), DEV, "Connected"), "connected after re-plug")
+    check(c.prop(ADAPTER, "org.bluez.Adapter1", "Powered"), "not powered after re-plug")
+    # power off / on: links drop, stay down after power on until Connect
+    chr_path = c.connect(CLIP, P.POSTURE_UUID)
+    sock, _ = acquire(c, chr_path)
+    c.call(ADAPTER, PROPS, "Set", "ssv", "org.bluez.Adapter1", "Powered", dbus.Boolean(False))
+    check(not c.prop(dev_path(CLIP), DEV, "Connected"), "connected with the adapter off")
+    pkts = read_packets(sock, 2.0)
+    check(pkts and pkts[-1] == b"", "notify socket not closed at power off")
+    sock.close()
+    c.call(ADAPTER, PROPS, "Set", "ssv", "org.bluez.Adapter1", "Powered", dbus.Boolean(True))
+    c.pump(0.6)
+    check(not c.prop(dev_path(CLIP), DEV, "Connected"), "reconnected by itself after power on")
+    check(c.connect(CLIP, P.POSTURE_UUID), "no Connect after power on")
+
+
+@test
+def battery(c):
+    path = dev_path(MIC)
+    if c.prop(path, DEV, "Connected"):
+        c.call(path, DEV, "Disconnect")
+    check("org.bluez.Battery1" not in c.objects()[path], "Battery1 while disconnected")
+    mark = c.mark()
+    c.connect(MIC, P.CRACK_UUID)
+    check(c.pump(2, lambda: any(str(s[5][0]) == path and "org.bluez.Battery1" in s[5][1]
+                                for s in c.since(mark, "InterfacesAdded"))),
+          "no InterfacesAdded for Battery1")
+    pct = c.prop(path, "org.bluez.Battery1", "Percentage")
+    check(isinstance(pct, dbus.Byte) and 0 < pct <= 100, "Percentage %r" % pct)
+    mark = c.mark()
+    c.sim("SetBattery", "sy", MIC, 12)
+    check(c.pump(2, lambda: any(s[5][0] == "org.bluez.Battery1" and s[5][1].get("Percentage") == 12
+                                for s in c.since(mark, "PropertiesChanged", path))),
+          "no PropertiesChanged(Percentage)")
+    check(c.sim("GetDevice", "s", MIC)["Battery"] == 12, "GetDevice Battery")
+    c.expect_error("io.spinewatch.Sim1.Error.NotSupported", SIM_PATH, SIM_IFACE, "SetBattery",
+                   "sy", MICROBIT, 50)
+    c.connect(MICROBIT, P.MICROBIT_ACCEL_DATA_UUID)
+    check("org.bluez.Battery1" not in c.objects()[dev_path(MICROBIT)], "micro:bit has Battery1")
+    mark = c.mark()
+    c.call(path, DEV, "Disconnect")
+    check(c.pump(2, lambda: any(str(s[5][0]) == path and list(s[5][1]) == ["org.bluez.Battery1"]
+                                for s in c.since(mark, "InterfacesRemoved"))),
+          "Battery1 not removed at disconnect")
+    c.sim("SetBattery", "sy", MIC, 64)
+
+
+@test
+def thingy52(c):
+    chr_path = c.connect(THINGY, P.THINGY_GRAVITY_UUID)
+    objs = c.gatt_paths(THINGY)
+    svcs = {str(i["org.bluez.GattService1"]["UUID"]) for i in objs.values() if "org.bluez.GattService1" in i}
+    check({P.THINGY_CONFIG_SERVICE_UUID, P.THINGY_MOTION_SERVICE_UUID} <= svcs, "services %r" % svcs)
+    check(list(c.prop(chr_path, CHRC, "Flags")) == ["notify"], "gravity flags")
+    cfg_path = c.char_path(THINGY, P.THINGY_MOTION_CONFIG_UUID)
+    cfg = bytes(c.call(cfg_path, CHRC, "ReadValue", "a{sv}", {}))
+    check(P.decode_thingy_config(cfg) == (100, 10000, 1000, 60, 1), "default config %r" % cfg.hex())
+    for bad in (P.encode_thingy_config(100, 10000, 1000, 201, 1),
+                P.encode_thingy_config(100, 10000, 1000, 4, 1), cfg[:8]):
+        c.expect_error("org.bluez.Error.NotPermitted", cfg_path, CHRC, "WriteValue", "aya{sv}",
+                       dbus.ByteArray(bad), {})
+    c.call(cfg_path, CHRC, "WriteValue", "aya{sv}",
+           dbus.ByteArray(P.encode_thingy_config(100, 10000, 1000, 25, 1)), {})
+    check(P.decode_thingy_config(bytes(c.call(cfg_path, CHRC, "ReadValue", "a{sv}", {})))[3] == 25,
+          "frequency not written")
+    sock, _ = acquire(c, chr_path)
+    read_packets(sock, 0.3)
+    t0 = time.monotonic()
+    pkts = read_packets(sock, 2.0)
+    rate = len(pkts) / (time.monotonic() - t0)
+    check(18 <= rate <= 32, "%.1f gravity notifications/s at 25 Hz" % rate)
+    for p in pkts:
+        check(len(p) == 12, "gravity payload of %d bytes" % len(p))
+        v = struct.unpack("<fff", p)
+        check(9.0 < magnitude(v) < 10.6, "gravity magnitude %.2f m/s^2" % magnitude(v))
+    c.call(cfg_path, CHRC, "WriteValue", "aya{sv}",
+           dbus.ByteArray(P.encode_thingy_config(100, 10000, 1000, 100, 1)), {})
+    read_packets(sock, 0.3)
+    t0 = time.monotonic()
+    pkts = read_packets(sock, 1.0)
+    rate = len(pkts) / (time.monotonic() - t0)
+    check(80 <= rate <= 120, "%.1f gravity notifications/s at 100 Hz" % rate)
+    check(c.sim("SendRaw", "ssay", THINGY, "thingy-gravity", dbus.ByteArray(b"\x01\x02\x03")),
+          "SendRaw thingy-gravity")
+    check(b"\x01\x02\x03" in read_packets(sock, 0.5), "SendRaw not on the socket")
+    check(list(c.sim("GetDevice", "s", THINGY)["MotionConfig"]) == [100, 10000, 1000, 100, 1],
+          "GetDevice MotionConfig")
+    # the same wearer story: SetAngle tilts the gravity vector
+    c.sim("SetAngle", "sd", THINGY, 0.0)
+    read_packets(sock, 0.2)
+    up = [struct.unpack("<fff", p) for p in read_packets(sock, 0.4) if len(p) == 12]
+    c.sim("SetAngle", "sd", THINGY, 30.0)
+    read_packets(sock, 0.2)
+    bent = [struct.unpack("<fff", p) for p in read_packets(sock, 0.4) if len(p) == 12]
+    c.sim("Resume")
+    mean = lambda vs: [sum(v[i] for v in vs) / len(vs) for i in range(3)]  # noqa: E731
+    angle = S.angle_between(mean(up), mean(bent))
+    check(abs(angle - 30.0) < 3.0, "Thingy SetAngle 30 measured as %.1f" % angle)
+    sock.close()
+    c.call(cfg_path, CHRC, "WriteValue", "aya{sv}", dbus.ByteArray(cfg), {})
+
+
+@test
+def microbit_period(c):
+    c.sim("SetPairingRequired", "sb", MICROBIT, False)
+    chr_path = c.connect(MICROBIT, P.MICROBIT_ACCEL_DATA_UUID)
+    period = c.char_path(MICROBIT, P.MICROBIT_ACCEL_PERIOD_UUID)
+    check(set(c.prop(period, CHRC, "Flags")) == {"read", "write"}, "period flags")
+    check(bytes(c.call(period, CHRC, "ReadValue", "a{sv}", {})) == struct.pack("<H", 20),
+          "default period is not 20 ms")
+    for asked, chosen in ((50, 20), (100, 80), (80, 80), (0, 1), (3, 2), (1000, 640), (60000, 640)):
+        c.call(period, CHRC, "WriteValue", "aya{sv}", dbus.ByteArray(struct.pack("<H", asked)),
+               {"type": "request"})
+        got = struct.unpack("<H", bytes(c.call(period, CHRC, "ReadValue", "a{sv}", {})))[0]
+        check(got == chosen, "asked %d ms, read back %d, expected %d" % (asked, got, chosen))
+    c.expect_error("org.bluez.Error.InvalidValueLength", period, CHRC, "WriteValue", "aya{sv}",
+                   dbus.ByteArray(b"\x50"), {})
+    sock, _ = acquire(c, chr_path)
+    for ms, lo, hi in ((80, 9.0, 16.0), (20, 40.0, 60.0)):
+        c.call(period, CHRC, "WriteValue", "aya{sv}", dbus.ByteArray(struct.pack("<H", ms)), {})
+        read_packets(sock, 0.3)
+        t0 = time.monotonic()
+        n = len(read_packets(sock, 1.5))
+        rate = n / (time.monotonic() - t0)
+        check(lo <= rate <= hi, "period %d ms: %.1f notifications/s" % (ms, rate))
+    sock.close()
+    check(c.sim("GetDevice", "s", MICROBIT)["PeriodMs"] == 20, "GetDevice PeriodMs")
+
+
+@test
+def garbage_between_valid(c):
+    chr_path = c.connect(CLIP, P.POSTURE_UUID)
+    before = c.sim("GetDevice", "s", CLIP)["Counters"].get("garbage", 0)
+    c.sim("SetGarbage", "sd", CLIP, 0.5)
+    sock, _ = acquire(c, chr_path)
+    pkts = read_packets(sock, 2.0)
+    c.sim("SetGarbage", "sd", CLIP, 0.0)
+    sock.close()
+    valid, bad = [], {"short": 0, "version": 0, "backwards": 0}
+    for p in pkts:
+        if len(p) < 9:
+            bad["short"] += 1
+        elif p[0] != 1:
+            bad["version"] += 1
+        else:
+            valid.append(decode_posture(p)[0])
+    # the good ones count up by one; a backwards packet is a valid-looking seq in between
+    ups = [v for a, v in zip(valid, valid[1:]) if v == (a + 1) & 0xFFFF]
+    back = [v for a, v in zip(valid, valid[1:]) if ((v - a) & 0xFFFF) > 32768]
+    check(len(ups) >= 10 and bad["short"] >= 2 and bad["version"] >= 2 and len(back) >= 2,
+          "good %d, short %d, version %d, backwards %d" % (len(ups), bad["short"], bad["version"], len(back)))
+    ctr = c.sim("GetDevice", "s", CLIP)["Counters"]
+    check(ctr["garbage"] - before >= 6 and ctr["garbage_backwards"] >= 2, "counters %r" % dict(ctr))
+    # the Thingy's kinds, chosen explicitly
+    chr_path = c.connect(THINGY, P.THINGY_GRAVITY_UUID)
+    c.sim("SetGarbageKinds", "sas", THINGY, dbus.Array(["nan", "inf"], signature="s"))
+    c.sim("SetGarbage", "sd", THINGY, 1.0)
+    sock, _ = acquire(c, chr_path)
+    pkts = [struct.unpack("<fff", p) for p in read_packets(sock, 0.6) if len(p) == 12]
+    c.sim("SetGarbage", "sd", THINGY, 0.0)
+    c.sim("SetGarbageKinds", "sas", THINGY, dbus.Array([], signature="s"))
+    sock.close()
+    nan = sum(1 for v in pkts if any(math.isnan(x) for x in v))
+    inf = sum(1 for v in pkts if any(math.isinf(x) for x in v))
+    check(nan >= 2 and inf >= 2 and len(pkts) - nan - inf >= 4, "nan %d inf %d of %d" % (nan, inf, len(pkts)))
+    c.expect_error("io.spinewatch.Sim1.Error.InvalidArguments", SIM_PATH, SIM_IFACE,
+                   "SetGarbageKinds", "sas", THINGY, dbus.Array(["bogus"], signature="s"))
+
+
+@test
+def burst_cracks(c):
+    chr_path = c.connect(MIC, P.CRACK_UUID)
+    sock, _ = acquire(c, chr_path)
+    t0 = time.monotonic()
+    check(c.sim("BurstCracks", "suu", MIC, 1000, 2000), "BurstCracks refused")
+    pkts = read_packets(sock, 10.0, want=1000)
+    elapsed = time.monotonic() - t0
+    sock.close()
+    check(len(pkts) == 1000, "%d of 1000 burst cracks arrived" % len(pkts))
+    got = [decode_crack(p) for p in pkts]
+    check([g["duration_ms"] for g in got] == list(range(1, 1001)), "durations not the index + 1")
+    check(elapsed < 5.0, "1000 cracks at 2000 Hz took %.1f s" % elapsed)
+    log = c.sim("GetBurstLog")
+    check(len(log) == 1000 and all(bool(e[3]) for e in log), "burst log of %d" % len(log))
+    check([int(e[1]) for e in log] == [g["seq"] for g in got], "log seqs differ from received")
+    check(all(b[2] >= a[2] for a, b in zip(log, log[1:])), "send times not monotonic")
+    check(not c.sim("BurstRunning"), "burst still running")
+
+
+@test
+def many_sensors(c):
+    """--extra-clips 6: ten sensors, all streaming at once (8 posture-like)."""
+    with OwnSim(["--extra-clips", "6", "--scenario", "idle", "--require-pairing", "none"],
+                VERBOSE) as c2:
+        addrs = devices_exported(c2)
+        extra = ["C0:FF:EE:00:01:%02X" % i for i in range(1, 7)]
+        check(len(addrs) == 10 and all(a in addrs for a in extra), "devices %r" % addrs)
+        check(c2.prop(dev_path(extra[0]), DEV, "Name") == "Spine Clip 2", "extra clip name")
+        boxes = {a: c2.call_async(dev_path(a), DEV, "Connect") for a in addrs}
+        check(c2.pump(5, lambda: all(boxes.values())), "not all connected")
+        check(all("reply" in b for b in boxes.values()), "connect errors %r" % boxes)
+        uuid = {MIC: P.CRACK_UUID, MICROBIT: P.MICROBIT_ACCEL_DATA_UUID, THINGY: P.THINGY_GRAVITY_UUID}
+        paths = {a: c2.char_path(a, uuid.get(a, P.POSTURE_UUID)) for a in addrs}
+        socks = {a: acquire(c2, p)[0] for a, p in paths.items()}
+        time.sleep(1.5)
+        counts = {a: len(read_packets(s, 0.05)) for a, s in socks.items()}
+        for s in socks.values():
+            s.close()
+        slow = {a: n for a, n in counts.items() if a != MIC and n < 15}
+        check(not slow, "sensors streaming too little in 1.5 s: %r" % slow)
+
+
+@test
+def killed_sim_closes_notify_sockets(c):
+    """A SIGKILLed bluetoothd: the notify socket reads end of file."""
+    with OwnSim(["--scenario", "idle"], VERBOSE) as c2:
+        sock, _ = acquire(c2, c2.connect(CLIP, P.POSTURE_UUID))
+        check(read_packets(sock, 0.5), "no data before the kill")
+        c2.simbus.kill_sim()
+        pkts = read_packets(sock, 2.0)
+        check(pkts and pkts[-1] == b"", "socket not closed by the kill")
+        sock.close()
+        c2.simbus.start_sim()
+        check(not c2.prop(dev_path(CLIP), DEV, "Connected"), "connected after the restart")
+
+
 # ------------------------------------------------------------------------------ main
 
 def main():
@@ -649,6 +1262,8 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="show the simulator's log")
     ap.add_argument("-k", dest="pattern", help="run tests whose name contains this")
     args = ap.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     tests = [t for t in TESTS if not args.pattern or args.pattern in t.__name__]
     passed = failed = 0
     stderr = None if args.verbose else subprocess.DEVNULL
