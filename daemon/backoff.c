@@ -32,7 +32,9 @@ int64_t backoff_base(const struct backoff *b)
 {
 	uint64_t base = b->min_ms;
 
-	/* double until the cap; at most ~32 steps since max_ms < 2^32 */
+	/* the first step is already doubled, so even the first retry is
+	 * jittered; double until the cap (at most ~33 steps: max_ms < 2^32) */
+	base *= 2;
 	for (unsigned i = 0; i < b->failures && base < b->max_ms; i++)
 		base *= 2;
 	if (base > b->max_ms)

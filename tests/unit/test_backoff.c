@@ -1,5 +1,5 @@
 /*
- * test_backoff.c - unit tests for daemon/backoff.c: the first delay, bounds
+ * test_backoff.c - unit tests for daemon/backoff.c: the first (jittered) delay, bounds
  * over many draws at every step, exponential growth of the step, reaching
  * and holding the cap, reset, no overflow after many failures, degenerate
  * settings (min 0, max < min, min == max, huge values), determinism per
@@ -21,7 +21,7 @@
 static void expected_range(unsigned min, unsigned max, unsigned failures,
 			   int64_t *lo, int64_t *hi)
 {
-	uint64_t base = min;
+	uint64_t base = (uint64_t)min * 2;
 
 	if (max < min)
 		max = min;
@@ -33,17 +33,23 @@ static void expected_range(unsigned min, unsigned max, unsigned failures,
 	*lo = (int64_t)(base / 2 < min ? min : base / 2);
 }
 
-static void test_first_delay_is_min(void **state)
+static void test_first_delay_is_jittered(void **state)
 {
 	struct backoff b;
+	int64_t d, lo = INT64_MAX, hi = 0;
 
 	(void)state;
 	for (uint64_t seed = 0; seed < 50; seed++) {
 		backoff_init(&b, 1000, 60000, seed);
-		assert_int_equal(backoff_base(&b), 1000);
-		assert_int_equal(backoff_next(&b), 1000);
+		assert_int_equal(backoff_base(&b), 2000);
+		d = backoff_next(&b);
+		assert_true(d >= 1000 && d <= 2000);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
 		assert_int_equal(b.failures, 1);
 	}
+	/* sensors that failed together spread their first retries */
+	assert_true(hi - lo > 500);
 }
 
 static void test_bounds_every_step(void **state)
@@ -80,7 +86,7 @@ static void test_bounds_every_step(void **state)
 static void test_growth_and_cap(void **state)
 {
 	struct backoff b;
-	static const int64_t steps[] = { 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000 };
+	static const int64_t steps[] = { 2000, 4000, 8000, 16000, 32000, 60000, 60000 };
 
 	(void)state;
 	backoff_init(&b, 1000, 60000, 42);
@@ -115,13 +121,17 @@ static void test_reset(void **state)
 	assert_int_equal(backoff_base(&b), 5000);
 	backoff_reset(&b);
 	assert_int_equal(b.failures, 0);
-	assert_int_equal(backoff_base(&b), 200);
-	assert_int_equal(backoff_next(&b), 200);
 	assert_int_equal(backoff_base(&b), 400);
 	{
 		int64_t d = backoff_next(&b);
 
 		assert_true(d >= 200 && d <= 400);
+	}
+	assert_int_equal(backoff_base(&b), 800);
+	{
+		int64_t d = backoff_next(&b);
+
+		assert_true(d >= 400 && d <= 800);
 	}
 }
 
@@ -206,7 +216,7 @@ static void test_distribution(void **state)
 	for (int i = 0; i < n; i++) {
 		int64_t d;
 
-		b.failures = 4;              /* base 16000: uniform in [8000, 16000] */
+		b.failures = 3;              /* base 16000: uniform in [8000, 16000] */
 		d = backoff_next(&b);
 		assert_true(d >= 8000 && d <= 16000);
 		bucket[d == 16000 ? 9 : (d - 8000) / 800]++;
@@ -239,7 +249,7 @@ static void test_distribution(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_first_delay_is_min),
+		cmocka_unit_test(test_first_delay_is_jittered),
 		cmocka_unit_test(test_bounds_every_step),
 		cmocka_unit_test(test_growth_and_cap),
 		cmocka_unit_test(test_reset),
