@@ -800,18 +800,16 @@ static void config_reply(struct du_call *cl, DBusMessage *r)
 		enum thingy52_err e = thingy52_motion_config_decode(data, (size_t)len, &mc);
 		unsigned hz;
 
-		if (e == THINGY52_ERR_LENGTH) {
-			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: motion configuration is %d bytes",
-			       d->address, len);
+		if (e != THINGY52_OK) {
+			/* the firmware refuses a write with any field out of range */
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: motion configuration not usable "
+			       "(%s); it keeps its own rate", d->address, thingy52_err_name(e));
 			break;
 		}
-		/* change only the frequency; the device's other settings go back as read */
 		hz = thingy52_config_set_rate(&mc, bz->cfg.sensor_period_ms);
 		d->period_ms = hz ? (1000u + hz / 2) / hz : 0;
-		memcpy(out, data, sizeof(out));
-		out[6] = (uint8_t)(mc.motion_freq_hz & 0xff);
-		out[7] = (uint8_t)(mc.motion_freq_hz >> 8);
-		if (!send_gatt_cb(d, c, out, sizeof(out), TAG_WRITE_CONFIG))
+		if (thingy52_motion_config_encode(&mc, out) != THINGY52_OK ||
+		    !send_gatt_cb(d, c, out, sizeof(out), TAG_WRITE_CONFIG))
 			log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot write %s", c->path);
 		break;
 	}
