@@ -89,7 +89,7 @@ struct bz_device {
 	unsigned link;            /* bumped on every link loss: tags subscribe calls */
 	bool retry_due;
 	int battery, rssi;
-	unsigned period_ms;
+	unsigned period_ms, asked_period_ms;
 	const char *notify;       /* "acquire" / "start" / NULL */
 	struct backoff backoff;
 	struct loop_timer retry, resolve;
@@ -807,13 +807,14 @@ static void config_reply(struct du_call *cl, DBusMessage *r)
 			break;
 		}
 		hz = thingy52_config_set_rate(&mc, bz->cfg.sensor_period_ms);
-		d->period_ms = hz ? (1000u + hz / 2) / hz : 0;
+		d->asked_period_ms = hz ? (1000u + hz / 2) / hz : 0;
 		if (thingy52_motion_config_encode(&mc, out) != THINGY52_OK ||
 		    !send_gatt_cb(d, c, out, sizeof(out), TAG_WRITE_CONFIG))
 			log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot write %s", c->path);
 		break;
 	}
 	case TAG_WRITE_CONFIG:
+		d->period_ms = d->asked_period_ms;
 		log_info("sensor %s: motion processing at %u ms per sample", d->address, d->period_ms);
 		break;
 	default:
