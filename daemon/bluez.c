@@ -84,6 +84,7 @@ struct bz_device {
 	char *alias, *name;
 	enum sw_profile adv_profile;  /* from advertised UUIDs or name */
 	bool connected, resolved, paired, trusted;
+	bool unsupported;         /* resolved without any supported GATT service */
 	bool connect_pending, pair_pending, config_started;
 	bool got_data;            /* a notification since this connection's subscribe */
 	unsigned link;            /* bumped on every link loss: tags subscribe calls */
@@ -430,7 +431,8 @@ static bool device_wanted(struct bz_device *d)
 {
 	struct bluez *bz = d->bz;
 
-	if (!d->address[0] || in_list(bz->cfg.deny, bz->cfg.n_deny, d->address))
+	if (!d->address[0] || d->unsupported ||
+	    in_list(bz->cfg.deny, bz->cfg.n_deny, d->address))
 		return false;
 	if (bz->cfg.n_allow)
 		return in_list(bz->cfg.allow, bz->cfg.n_allow, d->address);
@@ -973,6 +975,18 @@ static void resolve_fire(struct loop_timer *t)
 
 	if (!d->connected || device_any_subscribed(d))
 		return;
+	if (d->resolved && !device_roles(d)) {
+		/* adopted by its name or advertising, but it has none of our services */
+		log_warn("sensor %s (%s): services resolved, none of them a supported sensor "
+			 "service; leaving it alone", d->address, device_display_name(d));
+		set_reason(d, "no supported sensor service; ignored until BlueZ forgets it");
+		device_report_state(d, BLUEZ_DEV_GONE);
+		d->unsupported = true;
+		loop_timer_cancel(&d->retry);
+		disconnect_device(d);
+		discovery_update(d->bz);
+		return;
+	}
 	log_rl(&d->bz->rl_call, LOG_WARNING, "sensor %s: no sensor characteristic %d s after "
 	       "connecting; disconnecting", d->address, RESOLVE_TIMEOUT_MS / 1000);
 	device_fail(d, "no sensor characteristic after connecting", NULL);
