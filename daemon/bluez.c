@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +589,14 @@ static void deliver(struct bz_device *d, struct bz_char *c, const uint8_t *data,
 		bz->cb.notification(bz->user, d->address, c->role, data, len);
 }
 
+/* Has the other end of a SOCK_SEQPACKET socket closed? */
+static bool peer_hung_up(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
 static void char_fd_event(struct loop_fd *f, int fd, unsigned events, void *user)
 {
 	struct bz_char *c = user;
@@ -612,7 +621,8 @@ static void char_fd_event(struct loop_fd *f, int fd, unsigned events, void *user
 	}
 	for (i = 0; i < NOTIFY_BATCH; i++) {
 		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n > 0) {
+		/* an empty notification is a zero-length packet, not the end */
+		if (n > 0 || (n == 0 && !peer_hung_up(fd))) {
 			if (d && d->address[0])
 				deliver(d, c, buf, (size_t)n);
 			continue;

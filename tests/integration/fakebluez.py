@@ -1,20 +1,28 @@
 """
 tests/integration/fakebluez.py - the independent fake BlueZ: python-dbusmock's bluez5 template
 in its own process owning org.bluez on a private bus, plus the GATT objects of our sensors, added
-through the mock's control API (AddObject, AddMethod) by this test process.
+through the mock's control API (AddObject, AddMethod) by this test process. What runs inside the
+mock process is fakebluez_mock.py (loaded through fakebluez_template.py, which is the bluez5
+template plus a message filter installed before the mock serves anything).
 
-Like bluetoothd, the mock exports a sensor's GATT service and characteristics only after
-Device1.Connect (InterfacesAdded, then ServicesResolved), flips Notifying on StartNotify/StopNotify,
-and removes the GATT objects again on Disconnect. Notifications are PropertiesChanged signals
-emitted by the mock process itself (via its EmitSignal method), so their sender is the unique name
-that owns org.bluez. The test's own bus connection can forge the same signals, broadcast or
+Like bluetoothd, the mock exports a sensor's GATT service and characteristics (and Battery1 if
+the sensor has a battery) only after Device1.Connect (InterfacesAdded, then ServicesResolved, the
+resolved service joining the device's UUIDs), and removes them again on Disconnect, link loss and
+adapter power-off. Subscriptions: StartNotify flips Notifying; AcquireNotify (unless configured
+to fail or be absent) hands out one end of a SOCK_SEQPACKET socketpair and sets NotifyAcquired;
+notify() then writes one packet per notification to it, else the mock emits PropertiesChanged
+(Value) itself, so the sender is the unique name that owns org.bluez. Every subscription call is
+logged per connection. A sensor may demand pairing: subscriptions fail (NotAuthorized, ...)
+until Device1.Pair, which asks the agent registered with AgentManager1.RegisterAgent (whose
+sender is recorded) and sets Paired. Adapters: discovery with a recorded filter, SetPowered,
+removal with all their devices. The test's own bus connection can forge signals, broadcast or
 addressed to one connection (spoofing tests).
 
 Each sensor's device object also has test-only control methods on FAKE_IFACE (not a property
 interface, so the daemon never sees it): make the next Connect calls fail, read the times of the
-Connect calls, and drop the link as bluetoothd does when the radio link is lost. A FakeBluez can
-be killed like a crashing bluetoothd, and a PlainOwner is a bare connection that holds org.bluez
-until a new fake takes the name over.
+Connect calls, drop the link as bluetoothd does when the radio link is lost, set the battery
+level, read the subscription log. A FakeBluez can be killed like a crashing bluetoothd, and a
+PlainOwner is a bare connection that holds org.bluez until a new fake takes the name over.
 """
 
 import json
@@ -168,7 +176,8 @@ class FakeBluez:
         env['PYTHONPATH'] = HERE + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
         env['PYTHONDONTWRITEBYTECODE'] = '1'  # keep the source tree clean
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'dbusmock', '--system', '--template', 'bluez5',
+            [sys.executable, '-m', 'dbusmock', '--system', '--template',
+             os.path.join(HERE, 'fakebluez_template.py'),
              '--logfile', self.log_path],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmpdir, f'{label}.stderr'), 'wb'))
@@ -183,7 +192,8 @@ class FakeBluez:
             m = 'import fakebluez_mock as m\n'
             self.root.AddMethods(FAKE_IFACE, [
                 ('Install', '', '', m + 'm.install(self)'),
-                ('ConfigureSensor', 'os', '', m + 'm.configure_sensor(objects[args[0]], args[1])'),
+                ('AddSensorDevice', 'ossass', 'o',
+                 m + 'ret = dbus.ObjectPath(m.add_sensor_device(*args))'),
                 ('ConfigureAdapter', 'o', '', m + 'm.configure_adapter(objects[args[0]])'),
                 ('RemoveAdapterFully', 'o', '', m + 'm.remove_adapter(args[0])'),
                 ('Agents', '', 's', m + 'ret = m.agents_json()'),
@@ -326,9 +336,7 @@ class FakeBluez:
         service_uuid, roles = SENSOR_KINDS[kind]
         options = dict(acquire=acquire, pairing=pairing, battery=battery, advertise=advertise,
                        flags=flags, adapter=adapter)
-        # the advertised UUIDs come last, once Connect exists (a daemon already running
-        # connects as soon as it sees them)
-        path = self.add_device(address, name, [], adapter)
+        path = f'{_adapter_path(adapter)}/dev_{address.replace(":", "_").upper()}'
         service_path = f'{path}/service{self.next_handle:04x}'
         chars = {}
         handle = self.next_handle
@@ -342,12 +350,12 @@ class FakeBluez:
         self.next_handle += 0x0010
         cfg = {'service': {'path': service_path, 'uuid': service_uuid}, 'chars': cfg_chars,
                'acquire': acquire, 'pairing': pairing, 'battery': battery}
-        self.root.ConfigureSensor(dbus.ObjectPath(path), json.dumps(cfg),
-                                  dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
         if advertise is None:
             advertise = [service_uuid, '0000180f-0000-1000-8000-00805f9b34fb']
-        if advertise:
-            self.set_uuids(path, advertise)
+        # announced once, complete (methods in place), with what it advertises
+        self.root.AddSensorDevice(dbus.ObjectPath(_adapter_path(adapter)), address, name,
+                                  dbus.Array(advertise, signature='s'), json.dumps(cfg),
+                                  dbus_interface=FAKE_IFACE, timeout=CALL_TIMEOUT)
         sensor = FakeSensor(address, name, kind, str(path), service_path, chars, options)
         self.sensors.append(sensor)
         return sensor

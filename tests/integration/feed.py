@@ -182,13 +182,15 @@ async def hello(port, query=''):
 
 
 async def wait_sensor_states(port, addresses, state='streaming', timeout=15):
-    """Poll fresh hellos until every sensor in `addresses` has `state`; returns that hello."""
+    """Poll fresh hellos until every sensor in `addresses` has `state` (or one of the tuple
+    `state`); returns that hello."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    states_ok = state if isinstance(state, tuple) else (state,)
     while True:
         msg = await hello(port)
         states = {s.get('address'): s.get('state') for s in msg.get('sensors', [])}
-        if all(states.get(a) == state for a in addresses):
+        if all(states.get(a) in states_ok for a in addresses):
             return msg
         if loop.time() >= deadline:
             raise TestFailure(f'sensors not all {state} after {timeout:g} s: hello.sensors = '
@@ -238,28 +240,38 @@ def _json_kind(value):
     return {str: 'string', list: 'array', dict: 'object'}.get(type(value), 'null')
 
 
-def _undocumented(msg, example, where):
-    """Keys of `msg` that the example does not have or has with another JSON type, recursing
-    into objects and arrays of objects."""
+def _merge(examples):
+    """key -> every value the documented examples give it (a key documented both as a number
+    and as null, say, is nullable)."""
+    merged = {}
+    for ex in examples:
+        for key, value in ex.items():
+            merged.setdefault(key, []).append(value)
+    return merged
+
+
+def _undocumented(msg, alternatives, where):
+    """Keys of `msg` that the examples do not have, or have with no value of the same JSON type,
+    recursing into objects and arrays of objects. `alternatives` is _merge() of the examples."""
     problems = []
     for key, value in msg.items():
         path = f'{where}.{key}'
-        if key not in example:
+        if key not in alternatives:
             problems.append(f'undocumented key {path}')
             continue
-        doc = example[key]
-        if _json_kind(value) != _json_kind(doc):
-            problems.append(f'{path} is a {_json_kind(value)}, documented as a {_json_kind(doc)}')
-        elif isinstance(value, dict) and isinstance(doc, dict):
-            problems += _undocumented(value, doc, path)
-        elif isinstance(value, list) and isinstance(doc, list) and doc and \
-                all(isinstance(d, dict) for d in doc):
-            merged = {}
-            for d in doc:
-                merged.update(d)
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    problems += _undocumented(item, merged, f'{path}[{i}]')
+        docs = alternatives[key]
+        kinds = sorted({_json_kind(d) for d in docs})
+        if _json_kind(value) not in kinds:
+            problems.append(f'{path} is a {_json_kind(value)}, documented as a {" or ".join(kinds)}')
+        elif isinstance(value, dict):
+            problems += _undocumented(value, _merge([d for d in docs if isinstance(d, dict)]), path)
+        elif isinstance(value, list):
+            items = [i for d in docs if isinstance(d, list) for i in d if isinstance(i, dict)]
+            if items:
+                merged = _merge(items)
+                for i, item in enumerate(value):
+                    if isinstance(item, dict):
+                        problems += _undocumented(item, merged, f'{path}[{i}]')
     return problems
 
 
@@ -279,9 +291,6 @@ def undocumented_keys(messages, examples):
         if not docs:
             problems.setdefault(f'message {name} has no documented example', (test, msg))
             continue
-        merged = {}
-        for d in docs:
-            merged.update(d)
-        for problem in _undocumented(msg, merged, name):
+        for problem in _undocumented(msg, _merge(docs), name):
             problems.setdefault(problem, (test, msg))
     return [f'{p} (in test {t}: {json.dumps(m)[:300]})' for p, (t, m) in sorted(problems.items())]

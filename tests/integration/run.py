@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """
-tests/integration/run.py - runs the integration suite (tests/integration/suite.py) against one
+tests/integration/run.py - runs the integration suite (tests/integration/suite.py and
+suite_real_world.py; the docs test last, as it checks what all others received) against one
 spinewatchd binary: for every test a private dbus-daemon, python-dbusmock's bluez5 template with
 our fake sensors (fakebluez.py) and a fresh daemon on a free 127.0.0.1 port, each test under a
 hard deadline, everything stopped by PID afterwards. A test also fails if the daemon dies, does
@@ -93,12 +94,31 @@ class Env:
             '0000110b-0000-1000-8000-00805f9b34fb', '0000110e-0000-1000-8000-00805f9b34fb'])
         return [env.clip, env.sound, env.microbit]
 
-    async def streaming(self, timeout=15):
-        """Wait until the daemon subscribed to every sensor and reports them streaming;
-        returns that hello."""
+    async def streaming(self, timeout=15, prime=True):
+        """Wait until the daemon subscribed to every sensor; with `prime`, then send each
+        sensor valid data (a crack of intensity 1, an upright gravity sample) until every one is
+        `streaming` (the state the first data brings), else until each is subscribed or
+        streaming. Returns the last hello."""
         self.fake.wait_notifying(self.sensors, timeout)
-        return await feed.wait_sensor_states(self.port, [s.address for s in self.sensors],
-                                             'streaming', timeout)
+        addresses = [s.address for s in self.sensors]
+        if not prime:
+            return await feed.wait_sensor_states(self.port, addresses, suite.READY, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await feed.hello(self.port)
+            states = {s.get('address'): s.get('state') for s in msg.get('sensors', [])}
+            waiting = [s for s in self.sensors if states.get(s.address) != 'streaming']
+            if not waiting:
+                return msg
+            if time.monotonic() >= deadline:
+                raise TestFailure(f'sensors not all streaming {timeout:g} s after data was '
+                                  f'sent: hello.sensors = {msg.get("sensors")}')
+            for s in waiting:
+                if 'crack' in s.chars:
+                    self.fake.send_crack(s, intensity=1)
+                if 'posture' in s.chars or 'microbit' in s.chars:
+                    self.fake.send_gravity(s, 0, 0, 1000)
+            await asyncio.sleep(0.1)
 
     def close(self):
         """Stop everything; returns the daemon's shutdown problems (empty if clean)."""

@@ -40,6 +40,13 @@ def test(name, daemon_args=(), deadline=60, prepare=None, bluez_at_start=True, p
     return register
 
 
+# The daemon subscribed to a sensor: `subscribed` (no data yet) or `streaming` (data arrives).
+READY = ('subscribed', 'streaming')
+# A sensor bluetoothd no longer offers: its link went down, or its device object is gone (as
+# when bluetoothd itself went away).
+GONE = ('lost', 'gone')
+
+
 def now_ms():
     return time.time() * 1000
 
@@ -68,13 +75,14 @@ def check_crack(event, sensor, seq, crack, intensity, duration_ms, count, ts_ran
 
 
 async def sensor_streaming(f, address, first, timeout=15):
-    """The sensor is streaming per the hello `first` or a later `sensor` event on feed f."""
+    """The daemon subscribed to the sensor (READY) per the hello `first` or a later `sensor`
+    event on feed f."""
     entry = next((s for s in first['sensors'] if s.get('address') == address), None)
-    if entry and entry.get('state') == 'streaming':
+    if entry and entry.get('state') in READY:
         return entry
     return await f.wait_for(lambda m: m['type'] == 'event' and m.get('kind') == 'sensor'
-                            and m.get('sensor') == address and m.get('state') == 'streaming',
-                            timeout, f'sensor {address} to be streaming')
+                            and m.get('sensor') == address and m.get('state') in READY,
+                            timeout, f'sensor {address} to be subscribed or streaming')
 
 
 # --- 1. notification -> event ---
@@ -82,6 +90,7 @@ async def sensor_streaming(f, address, first, timeout=15):
 @test('crack-notification-to-event')
 async def t_crack(env):
     fake, sound = env.fake, env.sound
+    await env.streaming()
     async with await Feed.open(env.port) as a:
         check(a.ws.subprotocol == 'spinewatch.v1',
               f'server did not select the offered subprotocol (got {a.ws.subprotocol!r})')
@@ -110,8 +119,9 @@ async def t_crack(env):
                             age_ms=20000)
             fake.send_crack(sound, kind='grind', intensity=35, duration_ms=1500, count=1,
                             age_ms=0)
-            # a longer payload (trailing byte) is accepted; seq jumps on purpose to 65535
-            sound.seq['crack'] = 0xFFFF
+            # a longer payload (trailing byte) is accepted; seq jumps forward on purpose
+            # (a small step back would be a stale notification, dropped)
+            sound.seq['crack'] = (sound.seq['crack'] + 1000) & 0xFFFF
             fake.notify(sound, 'crack', payloads.crack(fake.next_seq(sound, 'crack'), 'click',
                                                        100, 6, 1, 1000) + b'\x00')
             got_b = await b.events(3)
@@ -146,7 +156,7 @@ async def t_posture(env):
     # per sensor: upright baseline, direction of the forward tilt, tilt in degrees
     plan = {env.clip.address: (env.clip, (0, 0, 1), (0, 1, 0), 30.0),
             env.microbit.address: (env.microbit, (0, -1, 0), (1, 0, 0), 40.0)}
-    await env.streaming()
+    await env.streaming(prime=False)  # samples would start calibration
 
     async def send_all(tilt, period=0.04):
         for sensor, base, axis, deg in plan.values():
@@ -444,7 +454,7 @@ async def t_hostile(env):
     md = counts[mb.address]
     check(md.get('rejected') == rejected0[mb.address] + len(bad_microbit),
           f'micro:bit rejected {md.get("rejected")}, expected +{len(bad_microbit)}')
-    check(all(e.get('state') == 'streaming' for e in counts.values()),
+    check(all(e.get('state') in READY for e in counts.values()),
           f'sensors after hostile payloads: {list(counts.values())}')
 
 
@@ -463,8 +473,10 @@ async def poll(predicate, timeout, what, interval=0.05):
 
 
 def is_sensor_event(m, address, state, after_seq=0):
+    """`state`: one state, or a tuple of states (e.g. READY)."""
+    states = state if isinstance(state, tuple) else (state,)
     return (m['type'] == 'event' and m.get('kind') == 'sensor' and m.get('sensor') == address
-            and m.get('state') == state and m.get('seq', 0) > after_seq)
+            and m.get('state') in states and m.get('seq', 0) > after_seq)
 
 
 def sensor_events(f, address, state):
@@ -486,11 +498,15 @@ async def sensor_event(f, address, state, timeout, after_seq=0):
 
 
 async def event_after(f, last, what, timeout=5):
-    """The event with seq `last` + 1, whatever its kind. With `last` the last_seq of a hello
-    taken before some signals were sent, that is the first event they caused: a test sends
-    spoofs, then one genuine notification, and expects the genuine one here."""
-    return await first_message(f, lambda m: m['type'] == 'event' and m.get('seq') == last + 1,
-                               timeout, f'the event after seq {last} ({what})')
+    """The first event after seq `last` that is not a sensor becoming `streaming` (which the
+    first data after a (re)subscription causes). With `last` the last_seq of a hello taken
+    before some signals were sent, that is the first event they caused: a test sends spoofs,
+    then one genuine notification, and expects the genuine one here."""
+    def first_after(m):
+        return (m['type'] == 'event' and m.get('seq', 0) > last
+                and not (m.get('kind') == 'sensor' and m.get('state') == 'streaming'))
+    return await first_message(f, first_after, timeout,
+                               f'the first event after seq {last} ({what})')
 
 
 def ignored_in_log(env, sender):
@@ -550,7 +566,7 @@ async def t_unicast_spoof(env):
         addresses = [s.get('address') for s in h['sensors']]
         check(impostor_address not in addresses,
               f'the impostor from a unicast InterfacesAdded is in hello.sensors: {h["sensors"]}')
-        check(all(sensor_entry(h, s.address).get('state') == 'streaming' for s in env.sensors),
+        check(all(sensor_entry(h, s.address).get('state') in READY for s in env.sensors),
               f'sensors after unicast spoofs: {h["sensors"]}')
         check(not [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'sensor'],
               f'unicast spoofs caused sensor events: {summary(f.messages)}')
@@ -600,7 +616,7 @@ async def t_restart(env):
         # bluetoothd crashes: org.bluez goes away without a word
         old_owner = old.owner
         old.kill()
-        lost = {a: await sensor_event(f, a, 'lost', 5) for a in addresses}
+        lost = {a: await sensor_event(f, a, GONE, 5) for a in addresses}
         end = await first_message(f, lambda m: m['type'] == 'event' and m.get('kind') == 'slouch'
                                   and m.get('sensor') == clip.address
                                   and m.get('phase') == 'end', 5,
@@ -610,7 +626,7 @@ async def t_restart(env):
               and end.get('duration_ms') == end['ts'] - end['onset_ts'],
               f'slouch end after bluetoothd died: {end} (start {start})')
         h = await hello(env.port)
-        check(all(sensor_entry(h, a).get('state') == 'lost' for a in addresses),
+        check(all(s.get('state') in GONE for s in h['sensors'] if s.get('address') in addresses),
               f'hello.sensors after bluetoothd died: {h["sensors"]}')
 
         # a bare connection takes org.bluez, then a new bluetoothd (same devices, new unique
@@ -624,7 +640,7 @@ async def t_restart(env):
             new.wait_notifying(env.sensors)  # StartNotify on the new instance's objects
             after = max(e['seq'] for e in lost.values())
             for a in addresses:
-                await sensor_event(f, a, 'streaming', 15, after_seq=after)
+                await sensor_event(f, a, READY, 15, after_seq=after)
             for s in env.sensors:
                 check(len(new.method_calls(s.path, 'Connect')) == 1,
                       f'{s.address}: Connect calls on the new bluetoothd: '
@@ -658,10 +674,10 @@ async def t_restart(env):
             m['type'] == 'posture' and m.get('sensor') == clip.address
             for m in f.messages[mark:]), 5, 'posture from the clip via the new bluetoothd')
         h = await hello(env.port)
-        check(all(sensor_entry(h, a).get('state') == 'streaming' for a in addresses),
+        check(all(sensor_entry(h, a).get('state') in READY for a in addresses),
               f'hello.sensors after the restart: {h["sensors"]}')
         check(not [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'sensor'
-                   and m.get('state') == 'lost' and m['seq'] > after],
+                   and m.get('state') in GONE and m['seq'] > after],
               f'sensors lost again after the restart: {summary(f.messages)}')
 
 
@@ -682,7 +698,7 @@ async def t_absent(env):
         fake = env.start_bluez()
         await env.streaming()
         for s in env.sensors:
-            await sensor_event(f, s.address, 'streaming', 5)
+            await sensor_event(f, s.address, READY, 5)
             calls = fake.method_calls(s.path, 'Connect')
             check(len(calls) == 1, f'{s.address}: Connect calls: {calls}')
         check(not fake.method_calls(env.headset, 'Connect'), 'Connect on the headset')
@@ -706,7 +722,7 @@ async def t_link_loss(env):
                            'spinewatchd to call Connect again after the link loss')
         delay = times[0] - dropped
         check(delay < 5, f'Connect again {delay:.2f} s after the link loss')
-        await sensor_event(f, sound.address, 'streaming', 10, after_seq=lost['seq'])
+        await sensor_event(f, sound.address, READY, 10, after_seq=lost['seq'])
         fake.wait_notifying([sound], 5)
         last = (await hello(env.port))['last_seq']
         fake.send_crack(sound, intensity=41)
