@@ -737,21 +737,27 @@ async def t_link_loss(env):
 
 
 def fail_first_connects(env):
-    env.fake.fail_connects(env.sound, 2)
+    env.fake.fail_connects(env.sound, 3)
 
 
-@test('connect-failure-backoff', prepare=fail_first_connects)
+BACKOFF_MIN_S = 0.3
+
+
+@test('connect-failure-backoff', prepare=fail_first_connects,
+      daemon_args=('--backoff-min', str(int(BACKOFF_MIN_S * 1000)), '--backoff-max', '5000'))
 async def t_backoff(env):
     fake, sound = env.fake, env.sound
     await env.streaming(timeout=20)
     times = fake.connect_times(sound)
-    check(len(times) == 3, f'{len(times)} Connect calls for 2 failures and a success: {times}')
+    check(len(times) == 4, f'{len(times)} Connect calls for 3 failures and a success: {times}')
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # growing: clearly longer the second time (a constant delay would pass a plain >= by
-    # timer jitter alone)
-    check(gaps[0] >= 0.5 and gaps[1] >= 1.25 * gaps[0],
-          f'Connect retry delays {gaps[0]:.2f} s, {gaps[1]:.2f} s: expected at least 0.5 s, '
-          'then growing (at least 1.25 times as long)')
+    # retry n waits a jittered delay in [min * 2^n, min * 2^(n+1)] (README, backoff.h); allow
+    # a little for the failing Connect's own round trip and for scheduling
+    for n, gap in enumerate(gaps):
+        lo, hi = BACKOFF_MIN_S * 2 ** n, BACKOFF_MIN_S * 2 ** (n + 1)
+        check(lo - 0.02 <= gap <= hi + 0.4,
+              f'Connect retry {n + 1} after {gap:.2f} s, expected {lo:.1f}-{hi:.1f} s '
+              f'(all: {", ".join(f"{g:.2f}" for g in gaps)})')
     for s in (env.clip, env.microbit):
         check(len(fake.connect_times(s)) == 1,
               f'{s.address}: Connect calls {fake.connect_times(s)} (its connects did not fail)')
@@ -760,7 +766,7 @@ async def t_backoff(env):
         fake.send_crack(sound, intensity=52)
         ev = await event_after(f, last, 'a crack after the third Connect')
         check_crack_event(ev, sound, 52, 'the first crack after the failed connects')
-    print(f'[retries after {gaps[0]:.2f} s, {gaps[1]:.2f} s]', end=' ')
+    print(f'[retries after {", ".join(f"{g:.2f}" for g in gaps)} s]', end=' ')
 
 
 # --- 7. bad requests (before the docs test, which checks every message received) ---
