@@ -36,7 +36,7 @@ LIB_OBJ_ASAN := $(LIB_SRC:%.c=$(ASAN)/obj/%.o)
 UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_BIN_ASAN := $(UNIT_SRC:tests/unit/%.c=$(ASAN)/tests/%)
 
-.PHONY: all deps check demo unit unit-asan integration sim browser clean
+.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/spinewatchd
@@ -88,8 +88,19 @@ integration: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/integration/run.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/integration/run.py --daemon $(ASAN)/spinewatchd
 
-sim:
+# The simulator's self-test, then the daemon (plain and ASan+UBSan) against it.
+sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_sim.py
+	$(PYTHON) tests/sim/test_daemon.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
+
+# Benchmarks print figures; they assert nothing about them.
+bench: $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+
+# A short run in `make check`, so the benchmark keeps working.
+bench-smoke: $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
 
 browser: $(BUILD)/spinewatchd
 	tests/browser/run.sh $(BUILD)/spinewatchd
@@ -101,6 +112,7 @@ check: deps
 	$(MAKE) integration
 	$(MAKE) sim
 	$(MAKE) browser
+	$(MAKE) bench-smoke
 
 demo: $(BUILD)/spinewatchd
 	tests/sim/demo.sh $(BUILD)/spinewatchd $(DEMO_ARGS)

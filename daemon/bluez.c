@@ -812,12 +812,15 @@ static void config_reply(struct du_call *cl, DBusMessage *r)
 		enum thingy52_err e = thingy52_motion_config_decode(data, (size_t)len, &mc);
 		unsigned hz;
 
-		if (e != THINGY52_OK) {
-			/* the firmware refuses a write with any field out of range */
-			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: motion configuration not usable "
-			       "(%s); it keeps its own rate", d->address, thingy52_err_name(e));
+		if (e == THINGY52_ERR_LENGTH) {
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: motion configuration is %d bytes; "
+			       "it keeps its own rate", d->address, len);
 			break;
 		}
+		/* the firmware refuses a write with any field out of range */
+		if (e != THINGY52_OK && thingy52_motion_config_clamp(&mc))
+			log_info("sensor %s: motion configuration had %s out of range; clamped",
+				 d->address, thingy52_err_name(e));
 		hz = thingy52_config_set_rate(&mc, bz->cfg.sensor_period_ms);
 		d->asked_period_ms = hz ? (1000u + hz / 2) / hz : 0;
 		if (thingy52_motion_config_encode(&mc, out) != THINGY52_OK ||

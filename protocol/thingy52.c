@@ -104,6 +104,34 @@ enum thingy52_err thingy52_motion_config_validate(const struct thingy52_motion_c
 	return THINGY52_OK;
 }
 
+static uint16_t clamp16(uint16_t v, uint16_t lo, uint16_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+unsigned thingy52_motion_config_clamp(struct thingy52_motion_config *cfg)
+{
+	struct thingy52_motion_config was = *cfg;
+	unsigned changed = 0;
+
+	cfg->step_interval_ms = clamp16(cfg->step_interval_ms, THINGY52_STEP_INTERVAL_MIN,
+					THINGY52_STEP_INTERVAL_MAX);
+	cfg->temp_interval_ms = clamp16(cfg->temp_interval_ms, THINGY52_TEMP_INTERVAL_MIN,
+					THINGY52_TEMP_INTERVAL_MAX);
+	cfg->magnet_interval_ms = clamp16(cfg->magnet_interval_ms, THINGY52_MAGNET_INTERVAL_MIN,
+					  THINGY52_MAGNET_INTERVAL_MAX);
+	cfg->motion_freq_hz = clamp16(cfg->motion_freq_hz, THINGY52_MOTION_FREQ_MIN,
+				      THINGY52_MOTION_FREQ_MAX);
+	if (cfg->wake_on_motion > THINGY52_WAKE_ON_MOTION_MAX)
+		cfg->wake_on_motion = THINGY52_WAKE_ON_MOTION_MAX;
+	changed += was.step_interval_ms != cfg->step_interval_ms;
+	changed += was.temp_interval_ms != cfg->temp_interval_ms;
+	changed += was.magnet_interval_ms != cfg->magnet_interval_ms;
+	changed += was.motion_freq_hz != cfg->motion_freq_hz;
+	changed += was.wake_on_motion != cfg->wake_on_motion;
+	return changed;
+}
+
 enum thingy52_err thingy52_motion_config_decode(const uint8_t *buf, size_t len,
 						struct thingy52_motion_config *out)
 {

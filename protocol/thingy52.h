@@ -102,6 +102,12 @@ void thingy52_motion_config_default(struct thingy52_motion_config *cfg);
  * THINGY52_MOTION_FREQ_MAX] (period 0 means as fast as possible). The other
  * fields are left alone. Returns the frequency set.
  */
+/*
+ * Pull every field into the firmware's accepted range (a device may report
+ * a value it would refuse to be written back). Returns how many changed.
+ */
+unsigned thingy52_motion_config_clamp(struct thingy52_motion_config *cfg);
+
 unsigned thingy52_config_set_rate(struct thingy52_motion_config *cfg, unsigned period_ms);
 
 /* "ok", "length", "nonfinite", ... as used in the spec's vectors; "unknown" otherwise */

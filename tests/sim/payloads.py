@@ -30,7 +30,7 @@ THINGY_GRAVITY_UUID = THINGY_BASE % 0x040a
 # Motion configuration: step counter interval ms, temperature compensation interval ms,
 # magnetometer compensation interval ms, motion processing unit frequency Hz, wake on motion.
 THINGY_CONFIG_FORMAT = "<HHHHB"
-THINGY_DEFAULT_CONFIG = (100, 10000, 1000, 60, 1)
+THINGY_DEFAULT_CONFIG = (1000, 500, 500, 10, 1)   # the firmware's factory default
 THINGY_FREQ_MIN, THINGY_FREQ_MAX = 5, 200
 STANDARD_GRAVITY = 9.80665
 

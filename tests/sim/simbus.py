@@ -115,7 +115,8 @@ class SimBus:
         """(Re)start the simulator alone, as if bluetoothd restarted."""
         args = self.extra_args if extra_args is None else list(extra_args)
         self.sim = subprocess.Popen([PYTHON, FAKE_BLUEZ, "--bus", self.address] + args,
-                                    stdin=subprocess.DEVNULL, stderr=self.stderr)
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=self.stderr)
         deadline = time.monotonic() + self.timeout
         while not name_has_owner(self.address):
             if self.sim.poll() is not None:

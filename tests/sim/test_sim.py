@@ -1085,7 +1085,8 @@ def thingy52(c):
     check(list(c.prop(chr_path, CHRC, "Flags")) == ["notify"], "gravity flags")
     cfg_path = c.char_path(THINGY, P.THINGY_MOTION_CONFIG_UUID)
     cfg = bytes(c.call(cfg_path, CHRC, "ReadValue", "a{sv}", {}))
-    check(P.decode_thingy_config(cfg) == (100, 10000, 1000, 60, 1), "default config %r" % cfg.hex())
+    check(P.decode_thingy_config(cfg) == P.THINGY_DEFAULT_CONFIG == (1000, 500, 500, 10, 1),
+          "default config %r" % cfg.hex())
     for bad in (P.encode_thingy_config(100, 10000, 1000, 201, 1),
                 P.encode_thingy_config(100, 10000, 1000, 4, 1), cfg[:8]):
         c.expect_error("org.bluez.Error.NotPermitted", cfg_path, CHRC, "WriteValue", "aya{sv}",

@@ -598,6 +598,39 @@ static void test_gravity_random_bits(void **state)
 	assert_true(ok > 0 && nonfinite > 0 && range > 0);
 }
 
+static void test_config_clamp(void **state)
+{
+	/* the simulator's old default: a temperature interval above the firmware's range */
+	static const uint8_t read[] = { 0x64, 0x00, 0x10, 0x27, 0xe8, 0x03, 0x3c, 0x00, 0x01 };
+	struct thingy52_motion_config c;
+	uint8_t out[THINGY52_MOTION_CONFIG_LEN];
+
+	(void)state;
+	assert_int_equal(thingy52_motion_config_decode(read, sizeof(read), &c),
+			 THINGY52_ERR_TEMP_INTERVAL);
+	assert_int_equal(thingy52_motion_config_clamp(&c), 1);
+	assert_int_equal(c.temp_interval_ms, THINGY52_TEMP_INTERVAL_MAX);
+	assert_int_equal(c.step_interval_ms, 100);
+	assert_int_equal(c.magnet_interval_ms, 1000);
+	assert_int_equal(c.motion_freq_hz, 60);
+	assert_int_equal(thingy52_motion_config_validate(&c), THINGY52_OK);
+	assert_int_equal(thingy52_motion_config_encode(&c, out), THINGY52_OK);
+	assert_int_equal(thingy52_motion_config_clamp(&c), 0);   /* idempotent */
+	/* every field out of range, both ways */
+	c.step_interval_ms = 0;
+	c.temp_interval_ms = 0;
+	c.magnet_interval_ms = 65535;
+	c.motion_freq_hz = 0;
+	c.wake_on_motion = 7;
+	assert_int_equal(thingy52_motion_config_clamp(&c), 5);
+	assert_int_equal(c.step_interval_ms, THINGY52_STEP_INTERVAL_MIN);
+	assert_int_equal(c.temp_interval_ms, THINGY52_TEMP_INTERVAL_MIN);
+	assert_int_equal(c.magnet_interval_ms, THINGY52_MAGNET_INTERVAL_MAX);
+	assert_int_equal(c.motion_freq_hz, THINGY52_MOTION_FREQ_MIN);
+	assert_int_equal(c.wake_on_motion, THINGY52_WAKE_ON_MOTION_MAX);
+	assert_int_equal(thingy52_motion_config_validate(&c), THINGY52_OK);
+}
+
 static void test_config(void **state)
 {
 	struct thingy52_motion_config c, d;
@@ -818,6 +851,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_gravity_floats),
 		cmocka_unit_test(test_gravity_random_bits),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_clamp),
 		cmocka_unit_test(test_set_rate),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_microbit_period),
