@@ -286,8 +286,14 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 	struct feed_posture live;
 	bool calibrating, slouching;
 
-	if (out == DETECTOR_DROPPED)
+	if (out == DETECTOR_DROPPED) {
+		/* a gravity vector too short to point anywhere (free fall, a zero
+		 * payload): nothing a worn sensor can report */
+		x->health.rejected++;
+		log_rl(&x->rl, LOG_WARNING, "sensor %s: rejected an impossible gravity vector "
+		       "(%d, %d, %d) mg", x->address, p->x, p->y, p->z);
 		return;
+	}
 	if (out == DETECTOR_SLOUCH_START) {
 		struct feed_event ev;
 
