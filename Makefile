@@ -3,7 +3,7 @@
 # on simulated sensors. See README.md.
 
 CC      ?= cc
-PKGS    := libwebsockets dbus-1 jansson
+PKGS := libwebsockets dbus-1 jansson inih
 PYTHON  := /usr/bin/python3
 BUILD   := build
 VERSION := 0.1.0
@@ -12,7 +12,7 @@ ASAN    := $(BUILD)/asan
 # Debian packages needed to build, test and demo (one list; `make deps`
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
-	libjansson-dev libcmocka-dev dbus python3 python3-dbus python3-gi \
+	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
 	python3-dbusmock python3-websockets chromium
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts

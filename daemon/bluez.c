@@ -1930,6 +1930,35 @@ void bluez_free(struct bluez *bz)
 	free(bz);
 }
 
+void bluez_set_config(struct bluez *bz, const struct bluez_config *cfg)
+{
+	struct bz_device *d;
+
+	for (d = bz->devices; d; d = d->next) {
+		bool was = device_wanted(d);
+
+		d->backoff.min_ms = cfg->backoff_min_ms;
+		d->backoff.max_ms = cfg->backoff_max_ms;
+		if (was) {
+			struct bluez_config old = bz->cfg;
+
+			bz->cfg = *cfg;
+			if (!device_wanted(d)) {
+				bz->cfg = old;
+				set_reason(d, "no longer adopted (settings reloaded)");
+				device_report_state(d, BLUEZ_DEV_GONE);
+				loop_timer_cancel(&d->retry);
+				loop_timer_cancel(&d->resolve);
+				if (d->connected || d->connect_pending)
+					disconnect_device(d);
+			}
+			bz->cfg = old;
+		}
+	}
+	bz->cfg = *cfg;
+	update_all(bz);
+}
+
 void bluez_get_stats(const struct bluez *bz, struct bluez_stats *st)
 {
 	const struct bz_device *d;

@@ -86,6 +86,13 @@ struct bluez *bluez_new(DBusConnection *conn, struct loop *loop, const struct bl
 /* Adds match rules, exports the agent, then looks for org.bluez's owner. */
 int bluez_start(struct bluez *bz);
 void bluez_free(struct bluez *bz);
+/*
+ * New settings at run time (SIGHUP): adoption is decided again (a sensor no
+ * longer wanted is disconnected and dropped from the feed), discovery
+ * follows, backoff limits apply to the next retry, the notify path and
+ * sample period to the next connection.
+ */
+void bluez_set_config(struct bluez *bz, const struct bluez_config *cfg);
 
 const char *bluez_state_name(enum bluez_dev_state s);
 bool bluez_valid_address(const char *s);

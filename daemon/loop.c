@@ -66,6 +66,8 @@ struct loop {
 	struct dbus_fd *fds;
 	struct loop_timer dispatch;
 	struct src sig;
+	void (*reload)(void *user);
+	void *reload_user;
 	bool quit;
 	int status;
 };
@@ -360,6 +362,12 @@ static void signal_read(struct src *s)
 	int fd = lws_get_socket_fd(s->wsi);
 
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("received %s, reloading the settings", strsignal((int)si.ssi_signo));
+			if (s->loop->reload)
+				s->loop->reload(s->loop->reload_user);
+			continue;
+		}
 		log_info("received %s, stopping", strsignal((int)si.ssi_signo));
 		loop_quit(s->loop, 0);
 	}
@@ -516,6 +524,7 @@ int loop_watch_signals(struct loop *l)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return -1;
 	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -530,6 +539,12 @@ int loop_watch_signals(struct loop *l)
 		return -1;
 	lws_set_opaque_user_data(l->sig.wsi, &l->sig);
 	return 0;
+}
+
+void loop_on_reload(struct loop *l, void (*fn)(void *user), void *user)
+{
+	l->reload = fn;
+	l->reload_user = user;
 }
 
 int loop_run(struct loop *l)

@@ -28,8 +28,10 @@ void loop_free(struct loop *l);
 int loop_attach_dbus(struct loop *l, DBusConnection *conn);
 void loop_detach_dbus(struct loop *l);
 
-/* SIGINT/SIGTERM end loop_run(); call before any thread could exist. */
+/* SIGINT/SIGTERM end loop_run(), SIGHUP calls the reload function if one
+ * is set; call before any thread could exist. */
 int loop_watch_signals(struct loop *l);
+void loop_on_reload(struct loop *l, void (*fn)(void *user), void *user);
 
 /* Runs until loop_quit() or a signal; returns the exit status given. */
 int loop_run(struct loop *l);

@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <syslog.h>
+#include <unistd.h>
 
 #include "bluez.h"
+#include "config.h"
 #include "detector.h"
 #include "feed.h"
 #include "log.h"
@@ -28,17 +31,12 @@
 #define SPINEWATCH_WEB_ROOT "/usr/share/spinewatch/web"
 #endif
 
-#define RING_SIZE_DEFAULT 4096
-#define RING_SIZE_MIN 4
-#define RING_SIZE_MAX 1000000
-
 struct options {
-	const char *listen, *web_root;
-	size_t ring_size;
-	unsigned max_clients;
-	struct detector_config det;
-	struct bluez_config bz;
-	int verbosity;
+	struct sw_config cfg;
+	const char *config_path;
+	bool config_given, check_only;
+	int argc;
+	char **argv;
 };
 
 static void usage(FILE *out)
@@ -48,10 +46,15 @@ static void usage(FILE *out)
 		"Watch posture and back-crack sensors over Bluetooth LE (BlueZ) and stream\n"
 		"slouch and crack events to a web dashboard and WebSocket clients.\n"
 		"\n"
+		"  -c, --config FILE          settings file (default %s;\n"
+		"                             options given here override it)\n"
+		"      --check-config         check the settings file and options, then exit\n"
 		"  -l, --listen HOST:PORT     where to serve / and /ws (default %s;\n"
 		"                             IPv6 as [::1]:8421)\n"
 		"  -w, --web-root DIR         dashboard files (default %s)\n"
-		"      --ring-size N          events kept for replay (default %d)\n"
+		"      --state-dir DIR        state kept across restarts (default %s,\n"
+		"                             or $STATE_DIRECTORY)\n"
+		"      --ring-size N          events kept for replay (default 4096)\n"
 		"      --max-clients N        WebSocket clients at once (default %d)\n"
 		"      --slouch-threshold DEG flexion angle that counts as slouched (default %.0f)\n"
 		"      --slouch-hysteresis DEG  a slouch ends below threshold-DEG (default %.0f)\n"
@@ -69,194 +72,166 @@ static void usage(FILE *out)
 		"      --sensor-period MS     accelerometer period asked of micro:bit and Thingy:52\n"
 		"                             (default 80)\n"
 		"\n"
-		"  -v, --verbose              more log output (repeat for debug)\n"
+		"      --log-level LEVEL      warning, info (default) or debug\n"
+		"  -v, --verbose              debug log output\n"
 		"  -q, --quiet                errors and warnings only\n"
 		"  -V, --version              print the version and exit\n"
 		"  -h, --help                 print this help and exit\n"
 		"\n"
-		"The D-Bus system bus is used; DBUS_SYSTEM_BUS_ADDRESS overrides its address.\n"
-		"Feed protocol: protocol/websocket-feed.md.\n",
-		SERVER_DEFAULT_LISTEN, SPINEWATCH_WEB_ROOT, RING_SIZE_DEFAULT,
-		FEED_DEFAULT_MAX_CLIENTS, DETECTOR_DEFAULT_THRESHOLD_DEG,
+		"SIGHUP reloads the settings file. The D-Bus system bus is used;\n"
+		"DBUS_SYSTEM_BUS_ADDRESS overrides its address. Feed protocol:\n"
+		"protocol/websocket-feed.md.\n",
+		CONFIG_DEFAULT_PATH, SERVER_DEFAULT_LISTEN, SPINEWATCH_WEB_ROOT,
+		CONFIG_DEFAULT_STATE_DIR, FEED_DEFAULT_MAX_CLIENTS, DETECTOR_DEFAULT_THRESHOLD_DEG,
 		DETECTOR_DEFAULT_HYSTERESIS_DEG, DETECTOR_DEFAULT_DELAY_MS / 1000,
 		DETECTOR_DEFAULT_CALIBRATION_MS / 1000);
 }
 
-static int parse_double(const char *opt, const char *s, double *out)
-{
-	char *end;
-	double v;
+enum { OPT_CHECK = 256, OPT_SETTING = 512 };
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v)) {
-		fprintf(stderr, "spinewatchd: %s: '%s' is not a number\n", opt, s);
+/* Options that set a setting carry OPT_SETTING + their index here. */
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, OPT_SETTING + 0 },
+	{ "web-root", required_argument, NULL, OPT_SETTING + 1 },
+	{ "state-dir", required_argument, NULL, OPT_SETTING + 2 },
+	{ "ring-size", required_argument, NULL, OPT_SETTING + 3 },
+	{ "max-clients", required_argument, NULL, OPT_SETTING + 4 },
+	{ "slouch-threshold", required_argument, NULL, OPT_SETTING + 5 },
+	{ "slouch-hysteresis", required_argument, NULL, OPT_SETTING + 6 },
+	{ "slouch-delay", required_argument, NULL, OPT_SETTING + 7 },
+	{ "calibration", required_argument, NULL, OPT_SETTING + 8 },
+	{ "allow", required_argument, NULL, OPT_SETTING + 9 },
+	{ "deny", required_argument, NULL, OPT_SETTING + 10 },
+	{ "profiles", required_argument, NULL, OPT_SETTING + 11 },
+	{ "discovery", required_argument, NULL, OPT_SETTING + 12 },
+	{ "backoff-min", required_argument, NULL, OPT_SETTING + 13 },
+	{ "backoff-max", required_argument, NULL, OPT_SETTING + 14 },
+	{ "notify-path", required_argument, NULL, OPT_SETTING + 15 },
+	{ "sensor-period", required_argument, NULL, OPT_SETTING + 16 },
+	{ "log-level", required_argument, NULL, OPT_SETTING + 17 },
+	{ "config", required_argument, NULL, 'c' },
+	{ "check-config", no_argument, NULL, OPT_CHECK },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+#define SHORTOPTS "c:l:w:vqVh"
+
+/*
+ * Settings = defaults, then the file, then the command line. Used at start
+ * and again on SIGHUP. Returns 0, or -1 with a message in err.
+ */
+static int settings_load(const struct options *o, struct sw_config *out, char *err, size_t errlen)
+{
+	char why[256];
+	int c, r;
+
+	config_defaults(out, SERVER_DEFAULT_LISTEN, SPINEWATCH_WEB_ROOT);
+	r = config_load(out, o->config_path, !o->config_given, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	*out = v;
+	optind = 0;   /* glibc: rescan from the start */
+	opterr = 0;
+	while ((c = getopt_long(o->argc, o->argv, SHORTOPTS, longopts, NULL)) != -1) {
+		const char *name = NULL, *section, *key;
+
+		if (c >= OPT_SETTING)
+			name = longopts[c - OPT_SETTING].name;
+		else if (c == 'l')
+			name = "listen";
+		else if (c == 'w')
+			name = "web-root";
+		else if (c == 'v')
+			out->log_level = LOG_DEBUG;
+		else if (c == 'q')
+			out->log_level = LOG_WARNING;
+		if (name && config_option_key(name, &section, &key) &&
+		    config_set(out, section, key, optarg, why, sizeof(why))) {
+			snprintf(err, errlen, "--%s: %s", name, why);
+			return -1;
+		}
+	}
+	{
+		const char *bad = config_check(out);
+
+		if (bad) {
+			snprintf(err, errlen, "%s", bad);
+			return -1;
+		}
+	}
 	return 0;
 }
 
-static int parse_ulong(const char *opt, const char *s, unsigned long lo, unsigned long hi,
-		       unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "spinewatchd: %s: '%s' is not a whole number from %lu to %lu\n",
-			opt, s, lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-enum { OPT_RING = 256, OPT_CLIENTS, OPT_THRESH, OPT_HYST, OPT_DELAY, OPT_CALIB, OPT_ALLOW,
-       OPT_DENY, OPT_PROFILES, OPT_DISCOVERY, OPT_BACKOFF_MIN, OPT_BACKOFF_MAX, OPT_NOTIFY,
-       OPT_PERIOD };
-
-/* 0: run, 1: exit 0 (help/version), -1: exit 2 (usage error) */
+/* 0: run, 1: exit 0 (help/version/check), -1: exit 2 (usage), -2: exit 1 (settings) */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "web-root", required_argument, NULL, 'w' },
-		{ "ring-size", required_argument, NULL, OPT_RING },
-		{ "max-clients", required_argument, NULL, OPT_CLIENTS },
-		{ "slouch-threshold", required_argument, NULL, OPT_THRESH },
-		{ "slouch-hysteresis", required_argument, NULL, OPT_HYST },
-		{ "slouch-delay", required_argument, NULL, OPT_DELAY },
-		{ "calibration", required_argument, NULL, OPT_CALIB },
-		{ "allow", required_argument, NULL, OPT_ALLOW },
-		{ "deny", required_argument, NULL, OPT_DENY },
-		{ "profiles", required_argument, NULL, OPT_PROFILES },
-		{ "discovery", required_argument, NULL, OPT_DISCOVERY },
-		{ "backoff-min", required_argument, NULL, OPT_BACKOFF_MIN },
-		{ "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
-		{ "notify-path", required_argument, NULL, OPT_NOTIFY },
-		{ "sensor-period", required_argument, NULL, OPT_PERIOD },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	unsigned long ul;
-	double d;
+	char err[512];
 	int c;
 
-	o->listen = SERVER_DEFAULT_LISTEN;
-	o->web_root = SPINEWATCH_WEB_ROOT;
-	o->ring_size = RING_SIZE_DEFAULT;
-	o->max_clients = FEED_DEFAULT_MAX_CLIENTS;
-	detector_config_default(&o->det);
-	bluez_config_defaults(&o->bz);
-	while ((c = getopt_long(argc, argv, "l:w:vqVh", longopts, NULL)) != -1) {
+	o->argc = argc;
+	o->argv = argv;
+	o->config_path = CONFIG_DEFAULT_PATH;
+	while ((c = getopt_long(argc, argv, SHORTOPTS, longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o->listen = optarg; break;
-		case 'w': o->web_root = optarg; break;
-		case OPT_RING:
-			if (parse_ulong("--ring-size", optarg, RING_SIZE_MIN, RING_SIZE_MAX, &ul))
-				return -1;
-			o->ring_size = ul;
-			break;
-		case OPT_CLIENTS:
-			if (parse_ulong("--max-clients", optarg, 1, 10000, &ul))
-				return -1;
-			o->max_clients = (unsigned)ul;
-			break;
-		case OPT_THRESH:
-			if (parse_double("--slouch-threshold", optarg, &o->det.threshold_deg))
-				return -1;
-			break;
-		case OPT_HYST:
-			if (parse_double("--slouch-hysteresis", optarg, &o->det.hysteresis_deg))
-				return -1;
-			break;
-		case OPT_DELAY:
-			if (parse_double("--slouch-delay", optarg, &d))
-				return -1;
-			o->det.delay_ms = d >= 0 && d < 1e7 ? (int64_t)llround(d * 1000) : -1;
-			break;
-		case OPT_CALIB:
-			if (parse_double("--calibration", optarg, &d))
-				return -1;
-			o->det.calibration_ms = d >= 0 && d < 1e7 ? (int64_t)llround(d * 1000) : -1;
-			break;
-		case OPT_ALLOW:
-		case OPT_DENY:
-			if ((c == OPT_ALLOW ? bluez_config_allow : bluez_config_deny)(&o->bz, optarg)) {
-				fprintf(stderr, "spinewatchd: %s: '%s' is not a Bluetooth address "
-					"(AA:BB:CC:DD:EE:FF), or more than %d were given\n",
-					c == OPT_ALLOW ? "--allow" : "--deny", optarg, BLUEZ_MAX_LISTED);
-				return -1;
-			}
-			break;
-		case OPT_PROFILES:
-			if (bluez_config_profiles(&o->bz, optarg)) {
-				fprintf(stderr, "spinewatchd: --profiles: '%s': use a comma-separated list "
-					"of spinewatch, microbit, thingy52\n", optarg);
-				return -1;
-			}
-			break;
-		case OPT_DISCOVERY:
-		case OPT_NOTIFY: {
-			bool yes = !strcmp(optarg, "auto");
-
-			if (!yes && strcmp(optarg, c == OPT_DISCOVERY ? "off" : "start")) {
-				fprintf(stderr, "spinewatchd: %s: '%s': use %s\n",
-					c == OPT_DISCOVERY ? "--discovery" : "--notify-path", optarg,
-					c == OPT_DISCOVERY ? "auto or off" : "auto or start");
-				return -1;
-			}
-			if (c == OPT_DISCOVERY)
-				o->bz.discovery = yes;
-			else
-				o->bz.acquire = yes;
-			break;
-		}
-		case OPT_BACKOFF_MIN:
-			if (parse_ulong("--backoff-min", optarg, 100, 3600000, &ul))
-				return -1;
-			o->bz.backoff_min_ms = (unsigned)ul;
-			break;
-		case OPT_BACKOFF_MAX:
-			if (parse_ulong("--backoff-max", optarg, 100, 3600000, &ul))
-				return -1;
-			o->bz.backoff_max_ms = (unsigned)ul;
-			break;
-		case OPT_PERIOD:
-			if (parse_ulong("--sensor-period", optarg, 1, 1000, &ul))
-				return -1;
-			o->bz.sensor_period_ms = (unsigned)ul;
-			break;
-		case 'v': o->verbosity++; break;
-		case 'q': o->verbosity = -1; break;
+		case 'c': o->config_path = optarg; o->config_given = true; break;
+		case OPT_CHECK: o->check_only = true; break;
 		case 'V': printf("spinewatchd %s\n", SPINEWATCH_VERSION); return 1;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		case '?': usage(stderr); return -1;
+		default: break;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "spinewatchd: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (o->bz.backoff_max_ms < o->bz.backoff_min_ms) {
-		fprintf(stderr, "spinewatchd: --backoff-max must not be below --backoff-min\n");
-		return -1;
+	if (settings_load(o, &o->cfg, err, sizeof(err))) {
+		fprintf(stderr, "spinewatchd: %s\n", err);
+		return -2;
 	}
-	{
-		const char *bad = detector_config_check(&o->det);
-
-		if (bad) {
-			fprintf(stderr, "spinewatchd: %s\n", bad);
-			return -1;
-		}
+	if (o->check_only) {
+		printf("spinewatchd: settings OK (%s%s)\n", o->config_path,
+		       o->config_given || access(o->config_path, F_OK) == 0 ? "" : " absent: defaults");
+		return 1;
 	}
 	return 0;
+}
+
+/* What SIGHUP needs to reach. */
+struct running {
+	struct options *o;
+	struct sensors *sensors;
+	struct bluez *bz;
+};
+
+static void reload(void *user)
+{
+	struct running *run = user;
+	struct sw_config *cur = &run->o->cfg, next;
+	char err[512];
+
+	if (settings_load(run->o, &next, err, sizeof(err))) {
+		log_error("settings not reloaded, the old ones stay: %s", err);
+		return;
+	}
+	if (strcmp(next.listen, cur->listen) || strcmp(next.web_root, cur->web_root) ||
+	    strcmp(next.state_dir, cur->state_dir) || next.ring_size != cur->ring_size ||
+	    next.max_clients != cur->max_clients)
+		log_warn("[server] listen, web_root, state_directory, ring_size and max_clients "
+			 "take effect at the next start");
+	log_init(next.log_level);
+	cur->log_level = next.log_level;
+	cur->det = next.det;   /* hello reads it from here */
+	sensors_set_detector_config(run->sensors, &next.det);
+	cur->bz = next.bz;
+	if (run->bz)
+		bluez_set_config(run->bz, &next.bz);
+	log_info("settings reloaded from %s: slouch beyond %.1f° for %.0f s", run->o->config_path,
+		 next.det.threshold_deg, (double)next.det.delay_ms / 1000.0);
 }
 
 static void make_stream_id(char out[17])
@@ -291,6 +266,7 @@ int main(int argc, char **argv)
 	struct feed *feed = NULL;
 	struct loop *loop = NULL;
 	struct bluez *bz = NULL;
+	struct running run = { 0 };
 	DBusConnection *conn = NULL;
 	DBusError err;
 	char stream[17];
@@ -299,23 +275,23 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	r = parse_options(argc, argv, &o);
 	if (r)
-		return r > 0 ? 0 : 2;
-	log_init(o.verbosity < 0 ? LOG_WARNING : o.verbosity == 0 ? LOG_INFO : LOG_DEBUG);
+		return r > 0 ? 0 : r == -1 ? 2 : 1;
+	log_init(o.cfg.log_level);
 	make_stream_id(stream);
 
-	store = store_new(o.ring_size);
-	sensors = store ? sensors_new(store, &o.det) : NULL;
+	store = store_new(o.cfg.ring_size);
+	sensors = store ? sensors_new(store, &o.cfg.det) : NULL;
 	if (!sensors) {
 		log_error("out of memory");
 		goto out;
 	}
 	feed = feed_new(&(struct feed_config){
-		.store = store, .sensors = sensors, .detector = &o.det,
-		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.max_clients });
+		.store = store, .sensors = sensors, .detector = &o.cfg.det,
+		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.cfg.max_clients });
 	if (!feed)
 		goto out;
 	if (server_start(&srv, &(struct server_config){
-		.listen = o.listen, .web_root = o.web_root,
+		.listen = o.cfg.listen, .web_root = o.cfg.web_root,
 		.feed = feed_protocol(feed), .loop = &loop_protocol }))
 		goto out;
 	feed_attach(feed, srv.ctx);
@@ -339,11 +315,16 @@ int main(int argc, char **argv)
 		log_error("cannot attach D-Bus to the event loop");
 		goto out;
 	}
-	bz = bluez_new(conn, loop, &o.bz, &sensors_bluez_callbacks, sensors);
+	bz = bluez_new(conn, loop, &o.cfg.bz, &sensors_bluez_callbacks, sensors);
 	if (!bz || bluez_start(bz)) {
 		log_error("cannot start the BlueZ client");
 		goto out;
 	}
+
+	run.o = &o;
+	run.sensors = sensors;
+	run.bz = bz;
+	loop_on_reload(loop, reload, &run);
 
 	log_info("spinewatchd %s: dashboard at http://%s%s%s:%d/ (stream %s)", SPINEWATCH_VERSION,
 		 strchr(srv.host, ':') ? "[" : "", srv.host, strchr(srv.host, ':') ? "]" : "",

@@ -70,6 +70,15 @@ void sensors_attach_loop(struct sensors *s, struct loop *loop)
 	loop_timer_init(&s->status_timer, loop, status_fire, s);
 }
 
+void sensors_set_detector_config(struct sensors *s, const struct detector_config *cfg)
+{
+	size_t i;
+
+	s->cfg = *cfg;
+	for (i = 0; i < s->n; i++)
+		s->list[i]->det.cfg = *cfg;
+}
+
 struct sensors *sensors_new(struct store *store, const struct detector_config *cfg)
 {
 	struct sensors *s = calloc(1, sizeof(*s));

@@ -28,6 +28,9 @@ struct sensors *sensors_new(struct store *store, const struct detector_config *c
 /* The loop runs the status-update timer; without one, updates go out only
  * when something changes a second or more after the last. */
 void sensors_attach_loop(struct sensors *s, struct loop *loop);
+/* New detector settings at run time: every sensor keeps its baseline and
+ * state, and is judged by the new thresholds from its next sample. */
+void sensors_set_detector_config(struct sensors *s, const struct detector_config *cfg);
 void sensors_free(struct sensors *s);
 
 /* the BlueZ client's callbacks (user = struct sensors *) */

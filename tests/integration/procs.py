@@ -87,7 +87,8 @@ SANITIZER_REPORT = re.compile(
 
 
 class Daemon:
-    """spinewatchd on a free 127.0.0.1 port, its system bus pointed at our private bus."""
+    """spinewatchd on a free 127.0.0.1 port, its system bus pointed at our private bus; `{tmpdir}`
+    in an argument is the test's temp dir."""
 
     def __init__(self, binary, bus_address, tmpdir, web_root, args=()):
         self.port = free_port()
@@ -96,6 +97,10 @@ class Daemon:
         env['DBUS_SYSTEM_BUS_ADDRESS'] = bus_address
         env.setdefault('ASAN_OPTIONS', 'detect_leaks=1')
         env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1')
+        args = [a.replace('{tmpdir}', tmpdir) for a in args]
+        # hermetic: a settings file installed on this machine must not change the test
+        if '--config' not in args:
+            args = ['--config', '/dev/null', *args]
         self.argv = [binary, '--listen', f'127.0.0.1:{self.port}', '--web-root', web_root,
                      '-v', *args]
         with open(self.stderr_path, 'wb') as err:

@@ -237,7 +237,7 @@ class DaemonEnv:
         self.daemon_log = os.path.join(self.sb.tmpdir, "daemon.log")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.sb.address)
         logf = open(self.daemon_log, "ab")
-        args = [self.daemon_path, "--listen", "127.0.0.1:%d" % self.port] + self.daemon_args
+        args = [self.daemon_path, "--config", "/dev/null", "--listen", "127.0.0.1:%d" % self.port] + self.daemon_args
         self.daemon = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                        stdout=logf, stderr=logf)
         logf.close()

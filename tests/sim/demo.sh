@@ -103,8 +103,11 @@ for _ in $(seq 200); do
 done
 [ -n "$owned" ] || die "the simulator did not take org.bluez"
 
-# -- the daemon
-DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS "$DAEMON" --listen "$HOST:$PORT" "$@" </dev/null &
+# -- the daemon (with built-in settings unless a --config is given: the machine's own
+# /etc/spinewatch/spinewatchd.conf is for the real service)
+CONFIG=(--config /dev/null)
+for a in "$@"; do case "$a" in -c|--config|--config=*) CONFIG=();; esac; done
+DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS "$DAEMON" "${CONFIG[@]}" --listen "$HOST:$PORT" "$@" </dev/null &
 DAEMON_PID=$!
 listening=
 for _ in $(seq 200); do

@@ -1,0 +1,346 @@
+/*
+ * config.c - settings table, value parsers and the INI reader (see config.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+enum setting_id {
+	S_LISTEN, S_WEB_ROOT, S_STATE_DIR, S_RING_SIZE, S_MAX_CLIENTS, S_LOG_LEVEL,
+	S_ALLOW, S_DENY, S_PROFILES, S_DISCOVERY, S_NOTIFY_PATH, S_BACKOFF_MIN, S_BACKOFF_MAX,
+	S_SENSOR_PERIOD,
+	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
+	S_COUNT
+};
+
+static const struct setting {
+	const char *section, *key, *option;
+	bool list;
+} settings[S_COUNT] = {
+	[S_LISTEN] = { "server", "listen", "listen", false },
+	[S_WEB_ROOT] = { "server", "web_root", "web-root", false },
+	[S_STATE_DIR] = { "server", "state_directory", "state-dir", false },
+	[S_RING_SIZE] = { "server", "ring_size", "ring-size", false },
+	[S_MAX_CLIENTS] = { "server", "max_clients", "max-clients", false },
+	[S_LOG_LEVEL] = { "server", "log_level", "log-level", false },
+	[S_ALLOW] = { "sensors", "allow", "allow", true },
+	[S_DENY] = { "sensors", "deny", "deny", true },
+	[S_PROFILES] = { "sensors", "profiles", "profiles", false },
+	[S_DISCOVERY] = { "sensors", "discovery", "discovery", false },
+	[S_NOTIFY_PATH] = { "sensors", "notify_path", "notify-path", false },
+	[S_BACKOFF_MIN] = { "sensors", "backoff_min_ms", "backoff-min", false },
+	[S_BACKOFF_MAX] = { "sensors", "backoff_max_ms", "backoff-max", false },
+	[S_SENSOR_PERIOD] = { "sensors", "sensor_period_ms", "sensor-period", false },
+	[S_THRESHOLD] = { "posture", "threshold_deg", "slouch-threshold", false },
+	[S_HYSTERESIS] = { "posture", "hysteresis_deg", "slouch-hysteresis", false },
+	[S_DELAY] = { "posture", "delay_s", "slouch-delay", false },
+	[S_CALIBRATION] = { "posture", "calibration_s", "calibration", false },
+};
+
+void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
+{
+	const char *state = getenv("STATE_DIRECTORY");   /* systemd's StateDirectory= */
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "%s", listen);
+	snprintf(c->web_root, sizeof(c->web_root), "%s", web_root);
+	/* systemd may pass several, colon-separated: the first is ours */
+	if (state && state[0] == '/')
+		snprintf(c->state_dir, sizeof(c->state_dir), "%.*s", (int)strcspn(state, ":"), state);
+	else
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
+	c->ring_size = 4096;
+	c->max_clients = 64;
+	c->log_level = LOG_INFO;
+	detector_config_default(&c->det);
+	bluez_config_defaults(&c->bz);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_ulong(const char *s, unsigned long lo, unsigned long hi, unsigned long *out,
+		       char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *s == '+' || *s == ' ' || v < lo || v > hi)
+		return fail(err, errlen, "'%s' is not a whole number from %lu to %lu", s, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out, char *err, size_t errlen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+		return fail(err, errlen, "'%s' is not a number from %g to %g", s, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int parse_path(const char *s, char *dst, size_t cap, char *err, size_t errlen)
+{
+	if (s[0] != '/')
+		return fail(err, errlen, "'%s' is not an absolute path", s);
+	if (strlen(s) >= cap)
+		return fail(err, errlen, "the path is longer than %zu bytes", cap - 1);
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* Each address of a comma- or space-separated list. */
+static int parse_addresses(struct bluez_config *bz, const char *s, bool allow, char *err,
+			   size_t errlen)
+{
+	char buf[BLUEZ_MAX_LISTED * 20], *tok, *save = NULL;
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return fail(err, errlen, "more than %d addresses", BLUEZ_MAX_LISTED);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (!bluez_valid_address(tok))
+			return fail(err, errlen, "'%s' is not a Bluetooth address (AA:BB:CC:DD:EE:FF)",
+				    tok);
+		if ((allow ? bluez_config_allow : bluez_config_deny)(bz, tok))
+			return fail(err, errlen, "more than %d addresses", BLUEZ_MAX_LISTED);
+	}
+	return 0;   /* an empty list adds nothing */
+}
+
+static int parse_choice(const char *s, const char *yes, const char *no, bool *out, char *err,
+			size_t errlen)
+{
+	if (!strcmp(s, yes))
+		*out = true;
+	else if (!strcmp(s, no))
+		*out = false;
+	else
+		return fail(err, errlen, "'%s': use %s or %s", s, yes, no);
+	return 0;
+}
+
+static int set_one(struct sw_config *c, enum setting_id id, const char *v, char *err,
+		   size_t errlen)
+{
+	unsigned long ul;
+	double d;
+
+	switch (id) {
+	case S_LISTEN:
+		if (!v[0] || strlen(v) >= sizeof(c->listen) || strchr(v, ' '))
+			return fail(err, errlen, "'%s' is not HOST:PORT", v);
+		snprintf(c->listen, sizeof(c->listen), "%s", v);
+		return 0;
+	case S_WEB_ROOT:
+		return parse_path(v, c->web_root, sizeof(c->web_root), err, errlen);
+	case S_STATE_DIR:
+		return parse_path(v, c->state_dir, sizeof(c->state_dir), err, errlen);
+	case S_RING_SIZE:
+		if (parse_ulong(v, 4, 1000000, &ul, err, errlen))
+			return -1;
+		c->ring_size = ul;
+		return 0;
+	case S_MAX_CLIENTS:
+		if (parse_ulong(v, 1, 10000, &ul, err, errlen))
+			return -1;
+		c->max_clients = (unsigned)ul;
+		return 0;
+	case S_LOG_LEVEL:
+		if (!strcmp(v, "warning"))
+			c->log_level = LOG_WARNING;
+		else if (!strcmp(v, "info"))
+			c->log_level = LOG_INFO;
+		else if (!strcmp(v, "debug"))
+			c->log_level = LOG_DEBUG;
+		else
+			return fail(err, errlen, "'%s': use warning, info or debug", v);
+		return 0;
+	case S_ALLOW:
+	case S_DENY:
+		return parse_addresses(&c->bz, v, id == S_ALLOW, err, errlen);
+	case S_PROFILES:
+		if (bluez_config_profiles(&c->bz, v))
+			return fail(err, errlen, "'%s': use a comma-separated list of spinewatch, "
+				    "microbit, thingy52", v);
+		return 0;
+	case S_DISCOVERY:
+		return parse_choice(v, "auto", "off", &c->bz.discovery, err, errlen);
+	case S_NOTIFY_PATH:
+		return parse_choice(v, "auto", "start", &c->bz.acquire, err, errlen);
+	case S_BACKOFF_MIN:
+	case S_BACKOFF_MAX:
+		if (parse_ulong(v, 100, 3600000, &ul, err, errlen))
+			return -1;
+		*(id == S_BACKOFF_MIN ? &c->bz.backoff_min_ms : &c->bz.backoff_max_ms) = (unsigned)ul;
+		return 0;
+	case S_SENSOR_PERIOD:
+		if (parse_ulong(v, 1, 1000, &ul, err, errlen))
+			return -1;
+		c->bz.sensor_period_ms = (unsigned)ul;
+		return 0;
+	case S_THRESHOLD:
+		return parse_double(v, 1, 90, &c->det.threshold_deg, err, errlen);
+	case S_HYSTERESIS:
+		return parse_double(v, 0, 89, &c->det.hysteresis_deg, err, errlen);
+	case S_DELAY:
+	case S_CALIBRATION:
+		if (parse_double(v, 0, 86400, &d, err, errlen))
+			return -1;
+		*(id == S_DELAY ? &c->det.delay_ms : &c->det.calibration_ms) = (int64_t)llround(d * 1000);
+		return 0;
+	case S_COUNT:
+		break;
+	}
+	return fail(err, errlen, "internal error");
+}
+
+static int lookup(const char *section, const char *key)
+{
+	int i;
+
+	for (i = 0; i < S_COUNT; i++)
+		if (!strcmp(settings[i].section, section) && !strcmp(settings[i].key, key))
+			return i;
+	return -1;
+}
+
+int config_set(struct sw_config *c, const char *section, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	int id = lookup(section, key);
+
+	if (id < 0)
+		return fail(err, errlen, "unknown setting [%s] %s", section, key);
+	return set_one(c, (enum setting_id)id, value, err, errlen);
+}
+
+bool config_option_key(const char *option, const char **section, const char **key)
+{
+	int i;
+
+	for (i = 0; i < S_COUNT; i++)
+		if (settings[i].option && !strcmp(settings[i].option, option)) {
+			*section = settings[i].section;
+			*key = settings[i].key;
+			return true;
+		}
+	return false;
+}
+
+/* ---- the file -------------------------------------------------------------- */
+
+struct load_ctx {
+	struct sw_config *c;
+	bool seen[S_COUNT];
+	FILE *f;
+	int line;            /* lines read so far: the handler's line */
+	char msg[256];       /* the first error the handler found */
+	int msg_line;
+};
+
+/* inih's line reader, counting lines so that handler errors know theirs */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *x = stream;
+	char *r = fgets(str, num, x->f);
+
+	if (r)
+		x->line++;
+	return r;
+}
+
+static bool section_known(const char *s)
+{
+	int i;
+
+	for (i = 0; i < S_COUNT; i++)
+		if (!strcmp(settings[i].section, s))
+			return true;
+	return false;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *x = user;
+	char err[200];
+	int id;
+
+	if (x->msg[0])
+		return 0;
+	if (!section[0])
+		snprintf(x->msg, sizeof(x->msg), "'%s' is outside any [section]", name);
+	else if (!section_known(section))
+		snprintf(x->msg, sizeof(x->msg), "unknown section [%s] (known: server, sensors, "
+			 "posture)", section);
+	else if ((id = lookup(section, name)) < 0)
+		snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [%s]", name, section);
+	else if (!settings[id].list && x->seen[id])
+		snprintf(x->msg, sizeof(x->msg), "[%s] %s is set twice", section, name);
+	else if (set_one(x->c, (enum setting_id)id, value, err, sizeof(err)))
+		snprintf(x->msg, sizeof(x->msg), "[%s] %s: %s", section, name, err);
+	else {
+		x->seen[id] = true;
+		return 1;
+	}
+	x->msg_line = x->line;
+	return 0;
+}
+
+int config_load(struct sw_config *c, const char *path, bool missing_ok, char *err, size_t errlen)
+{
+	struct load_ctx x;
+	struct sw_config work = *c;
+	FILE *f = fopen(path, "re");
+	int line;
+
+	if (!f) {
+		if (missing_ok && errno == ENOENT)
+			return 1;
+		return fail(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	memset(&x, 0, sizeof(x));
+	x.c = &work;
+	x.f = f;
+	line = ini_parse_stream(read_line, &x, handler, &x);
+	fclose(f);
+	if (line == -2)
+		return fail(err, errlen, "%s: out of memory", path);
+	if (line > 0)
+		return fail(err, errlen, "%s:%d: %s", path, line,
+			    x.msg[0] && x.msg_line == line ? x.msg :
+			    "not a 'key = value' line or a [section]");
+	if (line < 0)
+		return fail(err, errlen, "%s: cannot read it", path);
+	*c = work;
+	return 0;
+}
+
+const char *config_check(const struct sw_config *c)
+{
+	if (c->bz.backoff_max_ms < c->bz.backoff_min_ms)
+		return "[sensors] backoff_max_ms must not be below backoff_min_ms";
+	return detector_config_check(&c->det);
+}

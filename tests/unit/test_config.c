@@ -1,0 +1,276 @@
+/*
+ * test_config.c - unit tests for daemon/config.c: the settings file and the
+ * command-line settings. The commented sample systemd/spinewatchd.conf must
+ * load to exactly the built-in defaults, both as shipped (all commented) and
+ * with every setting uncommented, so the sample cannot drift from the code.
+ * Errors carry FILE:LINE.
+ *
+ * Usage: test_config [path/to/spinewatchd.conf]
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *sample = "systemd/spinewatchd.conf";
+
+static void defaults(struct sw_config *c)
+{
+	unsetenv("STATE_DIRECTORY");
+	config_defaults(c, "127.0.0.1:8421", "/usr/share/spinewatch/web");
+}
+
+/* Write text to a temp file; returns its path (static buffer). */
+static const char *temp_file(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	if (!text)
+		return path;   /* the last one's */
+	snprintf(path, sizeof(path), "/tmp/test_config.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static const char *temp_file_path(void);
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+static void assert_same_config(const struct sw_config *a, const struct sw_config *b)
+{
+	assert_string_equal(a->listen, b->listen);
+	assert_string_equal(a->web_root, b->web_root);
+	assert_string_equal(a->state_dir, b->state_dir);
+	assert_int_equal(a->ring_size, b->ring_size);
+	assert_int_equal(a->max_clients, b->max_clients);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_true(a->det.threshold_deg == b->det.threshold_deg);
+	assert_true(a->det.hysteresis_deg == b->det.hysteresis_deg);
+	assert_int_equal(a->det.delay_ms, b->det.delay_ms);
+	assert_int_equal(a->det.calibration_ms, b->det.calibration_ms);
+	assert_int_equal(a->bz.n_allow, b->bz.n_allow);
+	assert_int_equal(a->bz.n_deny, b->bz.n_deny);
+	assert_int_equal(a->bz.profiles, b->bz.profiles);
+	assert_int_equal(a->bz.discovery, b->bz.discovery);
+	assert_int_equal(a->bz.acquire, b->bz.acquire);
+	assert_int_equal(a->bz.backoff_min_ms, b->bz.backoff_min_ms);
+	assert_int_equal(a->bz.backoff_max_ms, b->bz.backoff_max_ms);
+	assert_int_equal(a->bz.sensor_period_ms, b->bz.sensor_period_ms);
+}
+
+static const char *temp_file_path(void)
+{
+	return temp_file(NULL);
+}
+
+static void test_sample_as_shipped(void **state)
+{
+	struct sw_config def, c;
+	char err[512];
+
+	(void)state;
+	defaults(&def);
+	defaults(&c);
+	if (config_load(&c, sample, false, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_same_config(&c, &def);
+}
+
+/* "#key = value" lines (no space after #) are settings; uncomment them all. */
+static void test_sample_uncommented_is_defaults(void **state)
+{
+	struct sw_config def, c;
+	char err[512], *text = slurp(sample), *out, *line, *save = NULL;
+	size_t n = 0, settings = 0;
+
+	(void)state;
+	out = calloc(1, strlen(text) + 2);
+	assert_non_null(out);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' && line[1] != ' ' && line[1] != '\0' && strchr(line, '=')) {
+			line++;
+			settings++;
+		}
+		n += (size_t)sprintf(out + n, "%s\n", line);
+	}
+	assert_true(settings >= 18);   /* every setting is in the sample */
+	defaults(&def);
+	defaults(&c);
+	if (config_load(&c, temp_file(out), false, err, sizeof(err)))
+		fail_msg("uncommented sample: %s", err);
+	unlink(temp_file_path());
+	assert_same_config(&c, &def);
+	free(text);
+	free(out);
+}
+
+static void test_values(void **state)
+{
+	struct sw_config c;
+	char err[512];
+	const char *path = temp_file(
+		"; a comment\n"
+		"[server]\n"
+		"listen = [::1]:9000\n"
+		"log_level = debug\n"
+		"[sensors]\n"
+		"allow = c0:ff:ee:00:00:01, C0:FF:EE:00:00:02\n"
+		"allow = C0:FF:EE:00:00:03\n"
+		"deny = AA:BB:CC:DD:EE:FF\n"
+		"profiles = thingy52\n"
+		"discovery = off\n"
+		"notify_path = start\n"
+		"backoff_min_ms = 500\n"
+		"[posture]\n"
+		"threshold_deg = 12.5\n"
+		"delay_s = 90\n");
+
+	(void)state;
+	defaults(&c);
+	if (config_load(&c, path, false, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(c.listen, "[::1]:9000");
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(c.bz.n_allow, 3);
+	assert_string_equal(c.bz.allow[0], "C0:FF:EE:00:00:01");
+	assert_string_equal(c.bz.allow[2], "C0:FF:EE:00:00:03");
+	assert_int_equal(c.bz.n_deny, 1);
+	assert_int_equal(c.bz.profiles, SW_PROFILE_BIT(SW_PROFILE_THINGY52));
+	assert_false(c.bz.discovery);
+	assert_false(c.bz.acquire);
+	assert_int_equal(c.bz.backoff_min_ms, 500);
+	assert_true(c.det.threshold_deg == 12.5);
+	assert_int_equal(c.det.delay_ms, 90000);
+	assert_null(config_check(&c));
+	unlink(path);
+}
+
+/* Each bad file: the whole message, FILE:LINE included; c is left unchanged. */
+static void expect_error(const char *text, int line, const char *msg)
+{
+	struct sw_config c, def;
+	char err[512], want[600];
+	const char *path = temp_file(text);
+
+	defaults(&c);
+	def = c;
+	assert_int_equal(config_load(&c, path, false, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+	assert_string_equal(err, want);
+	assert_same_config(&c, &def);
+	unlink(path);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_error("[server]\nlisten = 127.0.0.1:1\nfoo = 1\n", 3, "unknown key 'foo' in [server]");
+	expect_error("[posture]\n\n[cracks]\nx = 1\n", 4,
+		     "unknown section [cracks] (known: server, sensors, posture)");
+	expect_error("threshold_deg = 3\n", 1, "'threshold_deg' is outside any [section]");
+	expect_error("[posture]\nthreshold_deg = 15\nthreshold_deg = 16\n", 3,
+		     "[posture] threshold_deg is set twice");
+	expect_error("[posture]\ndelay_s = soon\n", 2,
+		     "[posture] delay_s: 'soon' is not a number from 0 to 86400");
+	expect_error("[posture]\nthreshold_deg = nan\n", 2,
+		     "[posture] threshold_deg: 'nan' is not a number from 1 to 90");
+	expect_error("[server]\nring_size = 3\n", 2,
+		     "[server] ring_size: '3' is not a whole number from 4 to 1000000");
+	expect_error("[server]\nring_size = -5\n", 2,
+		     "[server] ring_size: '-5' is not a whole number from 4 to 1000000");
+	expect_error("[server]\nweb_root = relative/dir\n", 2,
+		     "[server] web_root: 'relative/dir' is not an absolute path");
+	expect_error("[server]\nlog_level = loud\n", 2,
+		     "[server] log_level: 'loud': use warning, info or debug");
+	expect_error("[sensors]\nallow = C0:FF:EE:00:00:01, nope\n", 2,
+		     "[sensors] allow: 'nope' is not a Bluetooth address (AA:BB:CC:DD:EE:FF)");
+	expect_error("[sensors]\nprofiles = fitbit\n", 2,
+		     "[sensors] profiles: 'fitbit': use a comma-separated list of spinewatch, "
+		     "microbit, thingy52");
+	expect_error("[sensors]\ndiscovery = yes\n", 2, "[sensors] discovery: 'yes': use auto or off");
+	expect_error("[server]\nlisten\n", 2, "not a 'key = value' line or a [section]");
+	expect_error("[server\nlisten = x:1\n", 1, "not a 'key = value' line or a [section]");
+}
+
+static void test_missing_file(void **state)
+{
+	struct sw_config c;
+	char err[512];
+
+	(void)state;
+	defaults(&c);
+	assert_int_equal(config_load(&c, "/nonexistent/spinewatchd.conf", true, err, sizeof(err)), 1);
+	assert_int_equal(config_load(&c, "/nonexistent/spinewatchd.conf", false, err, sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/spinewatchd.conf: No such file or directory");
+}
+
+static void test_cross_checks_and_options(void **state)
+{
+	struct sw_config c;
+	const char *section, *key;
+	char err[512];
+
+	(void)state;
+	defaults(&c);
+	assert_int_equal(config_set(&c, "sensors", "backoff_max_ms", "500", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[sensors] backoff_max_ms must not be below backoff_min_ms");
+	defaults(&c);
+	assert_int_equal(config_set(&c, "posture", "hysteresis_deg", "20", err, sizeof(err)), 0);
+	assert_non_null(config_check(&c));   /* hysteresis above the threshold */
+	assert_int_equal(config_set(&c, "posture", "nope", "1", err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown setting [posture] nope");
+	assert_true(config_option_key("slouch-delay", &section, &key));
+	assert_string_equal(section, "posture");
+	assert_string_equal(key, "delay_s");
+	assert_true(config_option_key("sensor-period", &section, &key));
+	assert_string_equal(key, "sensor_period_ms");
+	assert_false(config_option_key("config", &section, &key));
+	setenv("STATE_DIRECTORY", "/var/lib/spinewatch:/var/lib/other", 1);
+	config_defaults(&c, "127.0.0.1:8421", "/w");
+	assert_string_equal(c.state_dir, "/var/lib/spinewatch");
+	unsetenv("STATE_DIRECTORY");
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample_as_shipped),
+		cmocka_unit_test(test_sample_uncommented_is_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_cross_checks_and_options),
+	};
+
+	if (argc > 1)
+		sample = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
