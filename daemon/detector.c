@@ -52,6 +52,27 @@ static void detector_calibration_reset(struct detector *d)
 	d->angle = 0.0;
 }
 
+#define DETECTOR_BASELINE_TOLERANCE 0.01
+
+bool detector_set_baseline(struct detector *d, const double unit[3])
+{
+	double n;
+
+	if (!unit || !isfinite(unit[0]) || !isfinite(unit[1]) || !isfinite(unit[2]))
+		return false;
+	n = sqrt(unit[0] * unit[0] + unit[1] * unit[1] + unit[2] * unit[2]);
+	if (!(fabs(n - 1.0) <= DETECTOR_BASELINE_TOLERANCE))
+		return false;
+	for (int i = 0; i < 3; i++)
+		d->base[i] = unit[i] / n;
+	d->base_set = true;
+	if (d->state == DETECTOR_CALIBRATING) {
+		d->state = DETECTOR_UPRIGHT;
+		d->angle = 0.0;
+	}
+	return true;
+}
+
 void detector_init(struct detector *d, const struct detector_config *cfg)
 {
 	memset(d, 0, sizeof(*d));
@@ -136,12 +157,17 @@ enum detector_output detector_feed(struct detector *d, int64_t now_ms,
 	beyond = d->angle > d->cfg.threshold_deg;
 	back = d->angle < d->cfg.threshold_deg - d->cfg.hysteresis_deg;
 
+	if ((d->state == DETECTOR_BEYOND || d->state == DETECTOR_SLOUCHING) &&
+	    d->angle > d->peak)
+		d->peak = d->angle;
+
 	switch (d->state) {
 	case DETECTOR_UPRIGHT:
 		if (!beyond)
 			return DETECTOR_NONE;
 		d->state = DETECTOR_BEYOND;
 		d->onset_ms = now_ms;
+		d->peak = d->angle;
 		/* a zero delay starts the slouch with this sample */
 		/* fall through */
 	case DETECTOR_BEYOND:
@@ -171,7 +197,8 @@ enum detector_output detector_lost(struct detector *d, int64_t now_ms)
 	(void)now_ms;
 	switch (d->state) {
 	case DETECTOR_CALIBRATING:
-		/* a partial calibration may mix two wearings: start again */
+		/* a partial calibration may mix two wearings: start again (never
+		 * reached with a baseline set: the state is not CALIBRATING then) */
 		detector_calibration_reset(d);
 		return DETECTOR_NONE;
 	case DETECTOR_UPRIGHT:

@@ -1,7 +1,8 @@
 /*
  * test_detector.c - unit tests for daemon/detector.c, driven by an injected
  * clock: calibration in any sensor orientation, the angle, the slouch delay,
- * hysteresis, sensor loss, dropped samples and configuration checks.
+ * hysteresis, the peak angle, a baseline set from outside, sensor loss,
+ * dropped samples and configuration checks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,9 +286,14 @@ static void test_dip_within_hysteresis_keeps_timer(void **state)
 	assert_int_equal(feed(&d, onset, &m, 20.0), DETECTOR_NONE);
 	feed_span(&d, onset + 5000, onset + 15000, &m, 12.0, DETECTOR_NONE, DETECTOR_BEYOND);
 	feed_span(&d, onset + 15000, onset + 20000, &m, 10.5, DETECTOR_NONE, DETECTOR_BEYOND);
-	feed_span(&d, onset + 20000, onset + 30000, &m, 18.0, DETECTOR_NONE, DETECTOR_BEYOND);
-	assert_int_equal(detector_beyond_ms(&d, onset + 29990), 29990);
-	assert_int_equal(feed(&d, onset + 30000, &m, 18.0), DETECTOR_SLOUCH_START);
+	feed_span(&d, onset + 20000, onset + DETECTOR_DEFAULT_DELAY_MS, &m, 18.0,
+		  DETECTOR_NONE, DETECTOR_BEYOND);
+	assert_int_equal(detector_beyond_ms(&d, onset + DETECTOR_DEFAULT_DELAY_MS - 10),
+			 DETECTOR_DEFAULT_DELAY_MS - 10);
+	assert_int_equal(feed(&d, onset + DETECTOR_DEFAULT_DELAY_MS, &m, 18.0),
+			 DETECTOR_SLOUCH_START);
+	/* the peak is the largest angle since onset, dips included */
+	assert_true(fabs(d.peak - 20.0) < 0.5);
 }
 
 /* Falling below threshold - hysteresis resets the timer. */
@@ -452,7 +458,169 @@ static void test_low_magnitude_dropped(void **state)
 	assert_int_equal(feed(&d, t + 1000 + DETECTOR_DEFAULT_DELAY_MS, &m, 20.0),
 			 DETECTOR_SLOUCH_START);
 	/* 200 mg exactly is a valid sample */
-	assert_int_equal(detector_feed(&d, t + 40000, 0, -200, 0), DETECTOR_SLOUCH_END);
+	assert_int_equal(detector_feed(&d, t + 2000 + DETECTOR_DEFAULT_DELAY_MS, 0, -200, 0),
+			 DETECTOR_SLOUCH_END);
+}
+
+/* The peak is reset at each onset, follows the largest angle of the episode
+ * and is kept after the end for the end event. */
+static void test_peak(void **state)
+{
+	struct mount m = mount_make((struct vec){ 0, -1, 0 }, (struct vec){ 0, 0, -1 });
+	struct detector d;
+	int64_t t, onset;
+
+	(void)state;
+	init_default(&d);
+	assert_true(d.peak == 0.0);
+	t = calibrate(&d, 0, &m);
+	/* an aborted excursion to 40 degrees sets a peak... */
+	assert_int_equal(feed(&d, t, &m, 40.0), DETECTOR_NONE);
+	assert_true(fabs(d.peak - 40.0) < 0.5);
+	assert_int_equal(feed(&d, t + 1000, &m, 5.0), DETECTOR_NONE);
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	/* ...which the next onset replaces, even with a lower angle */
+	onset = t + 2000;
+	assert_int_equal(feed(&d, onset, &m, 17.0), DETECTOR_NONE);
+	assert_int_equal(d.state, DETECTOR_BEYOND);
+	assert_true(fabs(d.peak - 17.0) < 0.5);
+	feed_span(&d, onset + 20, onset + 10000, &m, 24.0, DETECTOR_NONE, DETECTOR_BEYOND);
+	assert_true(fabs(d.peak - 24.0) < 0.5);
+	feed_span(&d, onset + 10000, onset + DETECTOR_DEFAULT_DELAY_MS, &m, 19.0,
+		  DETECTOR_NONE, DETECTOR_BEYOND);
+	assert_int_equal(feed(&d, onset + DETECTOR_DEFAULT_DELAY_MS, &m, 19.0),
+			 DETECTOR_SLOUCH_START);
+	t = onset + DETECTOR_DEFAULT_DELAY_MS;
+	feed_span(&d, t + 20, t + 5000, &m, 33.0, DETECTOR_NONE, DETECTOR_SLOUCHING);
+	feed_span(&d, t + 5000, t + 8000, &m, 12.0, DETECTOR_NONE, DETECTOR_SLOUCHING);
+	assert_int_equal(feed(&d, t + 8000, &m, 3.0), DETECTOR_SLOUCH_END);
+	assert_true(fabs(d.peak - 33.0) < 0.5);
+	assert_true(fabs(d.angle - 3.0) < 0.5);
+	/* upright samples leave it alone */
+	feed_span(&d, t + 8020, t + 9000, &m, 1.0, DETECTOR_NONE, DETECTOR_UPRIGHT);
+	assert_true(fabs(d.peak - 33.0) < 0.5);
+	/* sensor loss ends the slouch with the peak intact */
+	assert_int_equal(feed(&d, t + 9000, &m, 50.0), DETECTOR_NONE);
+	feed_span(&d, t + 9020, t + 9000 + DETECTOR_DEFAULT_DELAY_MS, &m, 21.0,
+		  DETECTOR_NONE, DETECTOR_BEYOND);
+	assert_int_equal(feed(&d, t + 9000 + DETECTOR_DEFAULT_DELAY_MS, &m, 21.0),
+			 DETECTOR_SLOUCH_START);
+	assert_int_equal(detector_lost(&d, t + 70000), DETECTOR_SLOUCH_END);
+	assert_true(fabs(d.peak - 50.0) < 0.5);
+}
+
+/* A stored baseline set before the first sample: no automatic calibration,
+ * the very first sample is judged against it. */
+static void test_set_baseline_before_samples(void **state)
+{
+	struct mount m = mount_make((struct vec){ 0, 0, 1 }, (struct vec){ 1, 0, 0 });
+	const double up[3] = { 0, 0, 1 };
+	struct detector d;
+
+	(void)state;
+	init_default(&d);
+	assert_false(d.base_set);
+	assert_true(detector_set_baseline(&d, up));
+	assert_true(d.base_set);
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	assert_true(d.angle == 0.0);
+	assert_int_equal(feed(&d, 100, &m, 25.0), DETECTOR_NONE);
+	assert_int_equal(d.state, DETECTOR_BEYOND);
+	assert_true(fabs(d.angle - 25.0) < 0.5);
+	feed_span(&d, 120, 100 + DETECTOR_DEFAULT_DELAY_MS, &m, 25.0, DETECTOR_NONE,
+		  DETECTOR_BEYOND);
+	assert_int_equal(feed(&d, 100 + DETECTOR_DEFAULT_DELAY_MS, &m, 25.0),
+			 DETECTOR_SLOUCH_START);
+	/* sensor loss keeps it: no calibration after reconnecting */
+	assert_int_equal(detector_lost(&d, 70000), DETECTOR_SLOUCH_END);
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	assert_int_equal(feed(&d, 80000, &m, 8.0), DETECTOR_NONE);
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	assert_true(fabs(d.angle - 8.0) < 0.5);
+}
+
+/* Set in the middle of the automatic calibration: it is abandoned. */
+static void test_set_baseline_during_auto_calibration(void **state)
+{
+	struct mount tilted = mount_make((struct vec){ 0, -0.8, 0.6 }, (struct vec){ 1, 0, 0 });
+	const double up[3] = { 0, -1, 0 };
+	struct detector d;
+	double want;
+
+	(void)state;
+	init_default(&d);
+	feed_span(&d, 0, 1500, &tilted, 0, DETECTOR_NONE, DETECTOR_CALIBRATING);
+	assert_true(detector_set_baseline(&d, up));
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	/* judged against (0,-1,0), not the mean of the partial calibration */
+	want = acos(0.8) * 180.0 / PI;
+	assert_int_equal(feed(&d, 1500, &tilted, 0), DETECTOR_NONE);
+	assert_true(fabs(d.angle - want) < 0.5);
+	assert_int_equal(d.state, DETECTOR_BEYOND);
+	/* and the automatic calibration never comes back */
+	assert_int_equal(feed(&d, 1500 + DETECTOR_DEFAULT_CALIBRATION_MS, &tilted, 0),
+			 DETECTOR_NONE);
+	assert_int_equal(d.state, DETECTOR_BEYOND);
+}
+
+/* Recalibrating while slouched: the slouch ends on the next sample when the
+ * wearer is upright against the new baseline. */
+static void test_set_baseline_while_slouching(void **state)
+{
+	struct mount m = mount_make((struct vec){ 0, -1, 0 }, (struct vec){ 0, 0, -1 });
+	struct vec v;
+	struct detector d;
+	double unit[3];
+	int64_t t;
+
+	(void)state;
+	init_default(&d);
+	t = calibrate(&d, 0, &m);
+	assert_false(d.base_set);
+	feed_span(&d, t, t + DETECTOR_DEFAULT_DELAY_MS, &m, 20.0, DETECTOR_NONE,
+		  DETECTOR_BEYOND);
+	t += DETECTOR_DEFAULT_DELAY_MS;
+	assert_int_equal(feed(&d, t, &m, 20.0), DETECTOR_SLOUCH_START);
+	/* the new upright is the current 20 degree posture */
+	v = vec_unit(reading(&m, 20.0));
+	unit[0] = v.x;
+	unit[1] = v.y;
+	unit[2] = v.z;
+	assert_true(detector_set_baseline(&d, unit));
+	assert_int_equal(d.state, DETECTOR_SLOUCHING);
+	assert_int_equal(feed(&d, t + 20, &m, 20.0), DETECTOR_SLOUCH_END);
+	assert_true(d.angle < 0.5);
+	assert_int_equal(d.state, DETECTOR_UPRIGHT);
+	/* 20 degrees forward of the new baseline */
+	assert_int_equal(feed(&d, t + 40, &m, 40.0), DETECTOR_NONE);
+	assert_true(fabs(d.angle - 20.0) < 0.5);
+}
+
+static void test_set_baseline_rejects(void **state)
+{
+	static const double bad[][3] = {
+		{ 0, 0, 0 },
+		{ NAN, 0, 1 },
+		{ 0, INFINITY, 0 },
+		{ 0, 0, 1.02 },
+		{ 0.5, 0.5, 0.5 },
+		{ 0, -0.98, 0 },
+	};
+	const double ok_short[3] = { 0, -0.995, 0 };
+	struct detector d;
+
+	(void)state;
+	init_default(&d);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (detector_set_baseline(&d, bad[i]))
+			fail_msg("baseline %zu accepted", i);
+		assert_false(d.base_set);
+		assert_int_equal(d.state, DETECTOR_CALIBRATING);
+	}
+	assert_false(detector_set_baseline(&d, NULL));
+	/* within the tolerance it is accepted and normalised */
+	assert_true(detector_set_baseline(&d, ok_short));
+	assert_true(d.base[0] == 0.0 && d.base[1] == -1.0 && d.base[2] == 0.0);
 }
 
 static void expect_rejected(const struct detector_config *cfg, const char *word)
@@ -533,6 +701,11 @@ int main(void)
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_lost_while_calibrating),
 		cmocka_unit_test(test_low_magnitude_dropped),
+		cmocka_unit_test(test_peak),
+		cmocka_unit_test(test_set_baseline_before_samples),
+		cmocka_unit_test(test_set_baseline_during_auto_calibration),
+		cmocka_unit_test(test_set_baseline_while_slouching),
+		cmocka_unit_test(test_set_baseline_rejects),
 		cmocka_unit_test(test_config_check),
 	};
 
