@@ -17,6 +17,8 @@ enum setting_id {
 	S_ALLOW, S_DENY, S_PROFILES, S_DISCOVERY, S_NOTIFY_PATH, S_BACKOFF_MIN, S_BACKOFF_MAX,
 	S_SENSOR_PERIOD,
 	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
+	S_SLOUCH_LONG, S_BREAK_INTERVAL, S_SENSOR_LOST, S_BATTERY_LOW, S_BATTERY_CLEAR, S_COOLDOWN,
+	S_HOOK, S_HOOK_TIMEOUT,
 	S_COUNT
 };
 
@@ -42,6 +44,14 @@ static const struct setting {
 	[S_HYSTERESIS] = { "posture", "hysteresis_deg", "slouch-hysteresis", false },
 	[S_DELAY] = { "posture", "delay_s", "slouch-delay", false },
 	[S_CALIBRATION] = { "posture", "calibration_s", "calibration", false },
+	[S_SLOUCH_LONG] = { "alerts", "slouch_long_min", NULL, false },
+	[S_BREAK_INTERVAL] = { "alerts", "break_interval_min", NULL, false },
+	[S_SENSOR_LOST] = { "alerts", "sensor_lost_s", NULL, false },
+	[S_BATTERY_LOW] = { "alerts", "battery_low_pct", NULL, false },
+	[S_BATTERY_CLEAR] = { "alerts", "battery_clear_pct", NULL, false },
+	[S_COOLDOWN] = { "alerts", "cooldown_min", NULL, false },
+	[S_HOOK] = { "alerts", "hook", "alert-hook", false },
+	[S_HOOK_TIMEOUT] = { "alerts", "hook_timeout_s", NULL, false },
 };
 
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
@@ -61,6 +71,9 @@ void config_defaults(struct sw_config *c, const char *listen, const char *web_ro
 	c->log_level = LOG_INFO;
 	detector_config_default(&c->det);
 	bluez_config_defaults(&c->bz);
+	alerts_config_default(&c->alerts);
+	breaks_config_default(&c->breaks);
+	c->hook_timeout_ms = 10000;
 }
 
 #if defined(__GNUC__)
@@ -211,6 +224,50 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 			return -1;
 		*(id == S_DELAY ? &c->det.delay_ms : &c->det.calibration_ms) = (int64_t)llround(d * 1000);
 		return 0;
+	case S_SLOUCH_LONG:
+		if (parse_ulong(v, 1, 480, &ul, err, errlen))
+			return -1;
+		c->alerts.slouch_long_ms = (int64_t)ul * 60000;
+		return 0;
+	case S_BREAK_INTERVAL:
+		if (parse_ulong(v, 5, 480, &ul, err, errlen))
+			return -1;
+		c->breaks.interval_ms = (int64_t)ul * 60000;
+		return 0;
+	case S_SENSOR_LOST:
+		if (parse_ulong(v, 1, 86400, &ul, err, errlen))
+			return -1;
+		c->alerts.sensor_lost_ms = (int64_t)ul * 1000;
+		return 0;
+	case S_BATTERY_LOW:
+	case S_BATTERY_CLEAR:
+		if (parse_ulong(v, 1, 100, &ul, err, errlen))
+			return -1;
+		*(id == S_BATTERY_LOW ? &c->alerts.battery_low_pct : &c->alerts.battery_clear_pct) =
+			(int)ul;
+		return 0;
+	case S_COOLDOWN: {
+		int r;
+
+		if (parse_ulong(v, 0, 1440, &ul, err, errlen))
+			return -1;
+		for (r = 0; r < ALERT_RULE_COUNT; r++)
+			c->alerts.cooldown_ms[r] = (int64_t)ul * 60000;
+		return 0;
+	}
+	case S_HOOK:
+		if (v[0] && v[0] != '/')
+			return fail(err, errlen, "'%s': the command must be an absolute path", v);
+		if (strlen(v) >= sizeof(c->hook))
+			return fail(err, errlen, "the command is longer than %zu bytes",
+				    sizeof(c->hook) - 1);
+		snprintf(c->hook, sizeof(c->hook), "%s", v);
+		return 0;
+	case S_HOOK_TIMEOUT:
+		if (parse_ulong(v, 1, 600, &ul, err, errlen))
+			return -1;
+		c->hook_timeout_ms = (int64_t)ul * 1000;
+		return 0;
 	case S_COUNT:
 		break;
 	}
@@ -294,7 +351,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(x->msg, sizeof(x->msg), "'%s' is outside any [section]", name);
 	else if (!section_known(section))
 		snprintf(x->msg, sizeof(x->msg), "unknown section [%s] (known: server, sensors, "
-			 "posture)", section);
+			 "posture, alerts)", section);
 	else if ((id = lookup(section, name)) < 0)
 		snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [%s]", name, section);
 	else if (!settings[id].list && x->seen[id])
@@ -340,7 +397,34 @@ int config_load(struct sw_config *c, const char *path, bool missing_ok, char *er
 
 const char *config_check(const struct sw_config *c)
 {
+	char buf[CONFIG_PATH_MAX];
+	const char *argv[CONFIG_HOOK_ARGS + 1];
+
 	if (c->bz.backoff_max_ms < c->bz.backoff_min_ms)
 		return "[sensors] backoff_max_ms must not be below backoff_min_ms";
+	if (c->alerts.battery_clear_pct <= c->alerts.battery_low_pct)
+		return "[alerts] battery_clear_pct must be above battery_low_pct";
+	if (config_hook_argv(c, buf, sizeof(buf), argv) < 0)
+		return "[alerts] hook: more than 16 words";
+	if (alerts_config_check(&c->alerts))
+		return alerts_config_check(&c->alerts);
+	if (breaks_config_check(&c->breaks))
+		return breaks_config_check(&c->breaks);
 	return detector_config_check(&c->det);
+}
+
+int config_hook_argv(const struct sw_config *c, char *buf, size_t buflen,
+		     const char *argv[CONFIG_HOOK_ARGS + 1])
+{
+	char *tok, *save = NULL;
+	int n = 0;
+
+	snprintf(buf, buflen, "%s", c->hook);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (n == CONFIG_HOOK_ARGS)
+			return -1;
+		argv[n++] = tok;
+	}
+	argv[n] = NULL;
+	return n;
 }

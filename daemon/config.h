@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "alerts.h"
 #include "bluez.h"
+#include "breaks.h"
 #include "detector.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spinewatch/spinewatchd.conf"
@@ -27,7 +29,17 @@ struct sw_config {
 	int log_level;                 /* LOG_WARNING, LOG_INFO or LOG_DEBUG */
 	struct detector_config det;
 	struct bluez_config bz;
+	struct alerts_config alerts;
+	struct breaks_config breaks;
+	char hook[CONFIG_PATH_MAX];    /* alert hook command line, "" for none */
+	int64_t hook_timeout_ms;
 };
+
+#define CONFIG_HOOK_ARGS 16
+/* Split c->hook on blanks into argv (NULL-terminated, pointing into buf);
+ * returns the count, 0 for no hook. No shell, no quoting. */
+int config_hook_argv(const struct sw_config *c, char *buf, size_t buflen,
+		     const char *argv[CONFIG_HOOK_ARGS + 1]);
 
 /* Defaults; web_root and listen are given by the caller (build-time paths). */
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root);

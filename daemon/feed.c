@@ -18,6 +18,8 @@
 #include "log.h"
 
 #define SENSORS_IN_HELLO SENSORS_MAX
+#define ALERTS_IN_HELLO 64
+#define REPLY_MAX 512
 
 struct feed {
 	struct feed_config cfg;
@@ -34,7 +36,10 @@ struct pss {
 	unsigned char *hello;      /* LWS_PRE + JSON, until sent */
 	size_t hello_len;
 	const char *error_code, *error_message;
+	char *rx;                  /* the message being received (FEED_MAX_CLIENT_MESSAGE) */
 	size_t rx_len;
+	char *replies[FEED_MAX_REPLIES];   /* LWS_PRE + JSON + NUL, oldest first */
+	unsigned n_replies;
 	bool established;
 };
 
@@ -116,7 +121,13 @@ static void build_hello(struct feed *f, struct pss *pss)
 	size_t len;
 	char *json;
 
+	struct feed_alert_info alerts[ALERTS_IN_HELLO];
+
 	h.n_sensors = sensors_snapshot(f->cfg.sensors, sensors, SENSORS_IN_HELLO);
+	if (f->cfg.alerts) {
+		h.alerts = alerts;
+		h.n_alerts = f->cfg.alerts(f->cfg.user, alerts, ALERTS_IN_HELLO);
+	}
 	json = feed_encode_hello(&h, &len);
 	if (!json)
 		return;
@@ -162,7 +173,7 @@ static int enc_error(char *buf, size_t cap, const void *a)
 
 static bool has_pending(struct feed *f, const struct pss *pss)
 {
-	return pss->hello || pss->error_code ||
+	return pss->hello || pss->error_code || pss->n_replies ||
 	       ring_pending(store_events(f->cfg.store), pss->cursor) ||
 	       ring_pending(store_postures(f->cfg.store), pss->posture_cursor);
 }
@@ -181,6 +192,14 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 		free(pss->hello);
 		pss->hello = NULL;
 		return r;
+	}
+	if (pss->n_replies) {
+		char *r = pss->replies[0];
+		int n = write_text(wsi, (unsigned char *)r + LWS_PRE, strlen(r + LWS_PRE));
+
+		free(r);
+		memmove(pss->replies, pss->replies + 1, --pss->n_replies * sizeof(pss->replies[0]));
+		return n;
 	}
 	if (pss->error_code) {
 		write_small(wsi, enc_error, pss);
@@ -208,6 +227,56 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 			return 0;
 		}
 	}
+}
+
+/* ---- client commands -------------------------------------------------------- */
+
+/* Queue a reply; false if the client lets too many pile up (it is closed). */
+static bool queue_reply(struct pss *pss, const char *tag, bool ok, const char *what,
+			const char *message)
+{
+	char buf[REPLY_MAX], *r;
+	int n;
+
+	if (pss->n_replies >= FEED_MAX_REPLIES)
+		return false;
+	n = feed_encode_reply(tag, ok, what, message, buf, sizeof(buf));
+	if (n < 0)
+		n = feed_encode_reply(NULL, false, "internal", "cannot encode the reply", buf,
+				      sizeof(buf));
+	if (n < 0 || !(r = malloc(LWS_PRE + (size_t)n + 1)))
+		return false;
+	memcpy(r + LWS_PRE, buf, (size_t)n);
+	r[LWS_PRE + n] = '\0';
+	pss->replies[pss->n_replies++] = r;
+	return true;
+}
+
+/* One whole client message: parse, run, queue the reply. false: close it. */
+static bool client_message(struct feed *f, struct pss *pss, const char *msg, size_t len)
+{
+	struct feed_command cmd;
+	const char *code = NULL, *message = NULL, *result = NULL;
+
+	if (feed_parse_command(msg, len, &cmd, &code, &message) < 0) {
+		log_rl(&f->rl_client, LOG_INFO, "feed: refused a client message (%s)", code);
+		return queue_reply(pss, cmd.tag, false, code, message);
+	}
+	if (!f->cfg.command)
+		return queue_reply(pss, cmd.tag, false, "unavailable", "commands are not available");
+	if (f->cfg.command(f->cfg.user, &cmd, &result, &code, &message))
+		return queue_reply(pss, cmd.tag, true, result ? result : "ok", NULL);
+	return queue_reply(pss, cmd.tag, false, code ? code : "failed", message);
+}
+
+static void free_client(struct pss *pss)
+{
+	free(pss->hello);
+	pss->hello = NULL;
+	free(pss->rx);
+	pss->rx = NULL;
+	while (pss->n_replies)
+		free(pss->replies[--pss->n_replies]);
 }
 
 /* ---- the protocol callback ------------------------------------------------ */
@@ -269,16 +338,33 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
-		/* protocol 1 has no client messages: ignore them, within reason */
-		pss->rx_len += len;
-		if (pss->rx_len > FEED_MAX_CLIENT_MESSAGE) {
-			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent %zu bytes",
-			       pss->rx_len);
+		/* commands: one JSON object per message, at most FEED_MAX_CLIENT_MESSAGE bytes */
+		if (lws_frame_is_binary(wsi)) {
+			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent binary");
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+			return -1;
+		}
+		if (pss->rx_len + len > FEED_MAX_CLIENT_MESSAGE) {
+			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent a message "
+			       "over %d bytes", FEED_MAX_CLIENT_MESSAGE);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
 			return -1;
 		}
-		if (lws_is_final_fragment(wsi))
-			pss->rx_len = 0;
+		if (!pss->rx && !(pss->rx = malloc(FEED_MAX_CLIENT_MESSAGE)))
+			return -1;
+		memcpy(pss->rx + pss->rx_len, in, len);
+		pss->rx_len += len;
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			return 0;
+		r = client_message(f, pss, pss->rx, pss->rx_len);
+		pss->rx_len = 0;
+		if (!r) {
+			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that does not read "
+			       "its replies");
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+			return -1;
+		}
+		lws_callback_on_writable(wsi);
 		return 0;
 
 	case LWS_CALLBACK_CLOSED:
@@ -286,8 +372,7 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			f->clients--;
 			pss->established = false;
 		}
-		free(pss->hello);
-		pss->hello = NULL;
+		free_client(pss);
 		return 0;
 
 	default:

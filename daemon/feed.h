@@ -16,6 +16,7 @@
 #define FEED_PATH "/ws"
 #define FEED_MAX_CLIENT_MESSAGE 4096
 #define FEED_DEFAULT_MAX_CLIENTS 64
+#define FEED_MAX_REPLIES 8      /* unsent replies per client before it is closed */
 
 struct feed;
 
@@ -26,6 +27,16 @@ struct feed_config {
 	const char *stream_id;   /* 16 hex digits, new every run */
 	const char *version;
 	unsigned max_clients;
+	/*
+	 * Client commands (ack, calibrate): true with *result on success, false
+	 * with a stable *code and a *message for people. NULL: every command is
+	 * refused as unavailable.
+	 */
+	bool (*command)(void *user, const struct feed_command *cmd, const char **result,
+			const char **code, const char **message);
+	/* Active alerts for hello; NULL: none. */
+	size_t (*alerts)(void *user, struct feed_alert_info *out, size_t max);
+	void *user;
 };
 
 struct feed *feed_new(const struct feed_config *cfg);

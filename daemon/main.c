@@ -14,6 +14,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "alert_center.h"
 #include "bluez.h"
 #include "config.h"
 #include "detector.h"
@@ -72,6 +73,7 @@ static void usage(FILE *out)
 		"      --sensor-period MS     accelerometer period asked of micro:bit and Thingy:52\n"
 		"                             (default 80)\n"
 		"\n"
+		"      --alert-hook COMMAND   run COMMAND with each raised alert as JSON on stdin\n"
 		"      --log-level LEVEL      warning, info (default) or debug\n"
 		"  -v, --verbose              debug log output\n"
 		"  -q, --quiet                errors and warnings only\n"
@@ -109,6 +111,7 @@ static const struct option longopts[] = {
 	{ "notify-path", required_argument, NULL, OPT_SETTING + 15 },
 	{ "sensor-period", required_argument, NULL, OPT_SETTING + 16 },
 	{ "log-level", required_argument, NULL, OPT_SETTING + 17 },
+	{ "alert-hook", required_argument, NULL, OPT_SETTING + 18 },
 	{ "config", required_argument, NULL, 'c' },
 	{ "check-config", no_argument, NULL, OPT_CHECK },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -201,12 +204,50 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* What SIGHUP needs to reach. */
+/* What SIGHUP and client commands need to reach. */
 struct running {
 	struct options *o;
 	struct sensors *sensors;
 	struct bluez *bz;
+	struct alert_center *alerts;
 };
+
+/* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
+static const struct alert_hook_config *hook_config(const struct sw_config *c,
+						   struct alert_hook_config *h, char *buf,
+						   size_t buflen, const char **argv)
+{
+	alert_hook_config_default(h);
+	if (config_hook_argv(c, buf, buflen, argv) <= 0)
+		return NULL;
+	h->argv = argv;
+	h->timeout_ms = c->hook_timeout_ms;
+	return h;
+}
+
+static bool feed_command(void *user, const struct feed_command *cmd, const char **result,
+			 const char **code, const char **message)
+{
+	struct running *run = user;
+
+	switch (cmd->type) {
+	case FEED_CMD_ACK:
+		return alert_center_ack(run->alerts, cmd->alert, result, code, message);
+	case FEED_CMD_CALIBRATE:
+		*result = "started";
+		return sensors_calibrate(run->sensors, cmd->sensor, code, message);
+	}
+	*code = "unknown-command";
+	*message = "unknown command";
+	return false;
+}
+
+static size_t feed_alerts(void *user, struct feed_alert_info *out, size_t max)
+{
+	struct running *run = user;
+
+	return run->alerts ? alert_center_active(run->alerts, out, max) : 0;
+}
 
 static void reload(void *user)
 {
@@ -230,6 +271,19 @@ static void reload(void *user)
 	cur->bz = next.bz;
 	if (run->bz)
 		bluez_set_config(run->bz, &next.bz);
+	cur->breaks = next.breaks;
+	sensors_set_breaks_config(run->sensors, &next.breaks);
+	cur->alerts = next.alerts;
+	snprintf(cur->hook, sizeof(cur->hook), "%s", next.hook);
+	cur->hook_timeout_ms = next.hook_timeout_ms;
+	{
+		struct alert_hook_config h;
+		char buf[CONFIG_PATH_MAX];
+		const char *argv[CONFIG_HOOK_ARGS + 1];
+
+		alert_center_reconfigure(run->alerts, &next.alerts,
+					 hook_config(&next, &h, buf, sizeof(buf), argv));
+	}
 	log_info("settings reloaded from %s: slouch beyond %.1f° for %.0f s", run->o->config_path,
 		 next.det.threshold_deg, (double)next.det.delay_ms / 1000.0);
 }
@@ -267,6 +321,7 @@ int main(int argc, char **argv)
 	struct loop *loop = NULL;
 	struct bluez *bz = NULL;
 	struct running run = { 0 };
+	struct alert_center *alerts = NULL;
 	DBusConnection *conn = NULL;
 	DBusError err;
 	char stream[17];
@@ -281,13 +336,21 @@ int main(int argc, char **argv)
 
 	store = store_new(o.cfg.ring_size);
 	sensors = store ? sensors_new(store, &o.cfg.det) : NULL;
-	if (!sensors) {
+	alerts = store ? alert_center_new(store, &o.cfg.alerts) : NULL;
+	if (!sensors || !alerts) {
 		log_error("out of memory");
 		goto out;
 	}
+	sensors_set_state_dir(sensors, o.cfg.state_dir);
+	sensors_set_breaks_config(sensors, &o.cfg.breaks);
+	sensors_attach_alerts(sensors, alerts);
+	run.o = &o;
+	run.sensors = sensors;
+	run.alerts = alerts;
 	feed = feed_new(&(struct feed_config){
 		.store = store, .sensors = sensors, .detector = &o.cfg.det,
-		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.cfg.max_clients });
+		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.cfg.max_clients,
+		.command = feed_command, .alerts = feed_alerts, .user = &run });
 	if (!feed)
 		goto out;
 	if (server_start(&srv, &(struct server_config){
@@ -301,6 +364,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sensors_attach_loop(sensors, loop);
+	{
+		struct alert_hook_config h;
+		char buf[CONFIG_PATH_MAX];
+		const char *hargv[CONFIG_HOOK_ARGS + 1];
+
+		alert_center_attach(alerts, loop, hook_config(&o.cfg, &h, buf, sizeof(buf), hargv));
+	}
 
 	dbus_error_init(&err);
 	conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
@@ -321,8 +391,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	run.o = &o;
-	run.sensors = sensors;
 	run.bz = bz;
 	loop_on_reload(loop, reload, &run);
 
@@ -333,6 +401,8 @@ int main(int argc, char **argv)
 
 out:
 	bluez_free(bz);
+	alert_center_free(alerts);   /* before the loop: it kills running hooks */
+	alerts = NULL;
 	if (loop)
 		loop_detach_dbus(loop);
 	if (conn) {

@@ -12,6 +12,14 @@
 #include "log.h"
 #include "spine_profile.h"
 #include "thingy52.h"
+#include "alert_center.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct sensor {
 	char address[FEED_ADDRESS_LEN];
@@ -26,7 +34,14 @@ struct sensor {
 	bool have_seq[2];           /* 0: posture, 1: crack */
 	uint16_t last_seq[2];
 	struct detector det;
+	struct breaks brk;
+	struct calibration calib;   /* a capture asked for by a client */
+	bool calibrating;
+	struct loop_timer calib_timer;
+	struct sensors *owner;
 	int64_t last_posture_ms;
+	struct feed_posture live;   /* the newest sample held back by the rate limit */
+	bool live_pending;
 	bool last_calibrating, last_slouching;
 	int64_t onset_mono, onset_epoch;
 	struct log_ratelimit rl;
@@ -34,7 +49,13 @@ struct sensor {
 
 struct sensors {
 	struct store *store;
+	struct loop *loop;
 	struct loop_timer status_timer;
+	int64_t flush_due;          /* when status_timer fires (mono), while armed */
+	struct alert_center *alerts;
+	char state_dir[512];
+	struct breaks_config breaks_cfg;
+	struct calibration_config calib_cfg;
 	struct detector_config cfg;
 	struct sensor *list[SENSORS_MAX];
 	size_t n;
@@ -67,7 +88,100 @@ static void status_fire(struct loop_timer *t);
 
 void sensors_attach_loop(struct sensors *s, struct loop *loop)
 {
+	s->loop = loop;
 	loop_timer_init(&s->status_timer, loop, status_fire, s);
+}
+
+void sensors_attach_alerts(struct sensors *s, struct alert_center *ac)
+{
+	s->alerts = ac;
+}
+
+void sensors_set_state_dir(struct sensors *s, const char *dir)
+{
+	snprintf(s->state_dir, sizeof(s->state_dir), "%s", dir);
+}
+
+void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cfg)
+{
+	size_t i;
+
+	s->breaks_cfg = *cfg;
+	for (i = 0; i < s->n; i++)
+		s->list[i]->brk.cfg = *cfg;
+}
+
+/* ---- stored calibrations: STATE_DIR/calibration/AA-BB-CC-DD-EE-FF --------- */
+
+static void calib_path(const struct sensors *s, const char *address, char *out, size_t len)
+{
+	char name[FEED_ADDRESS_LEN];
+	size_t i;
+
+	for (i = 0; address[i] && i < sizeof(name) - 1; i++)
+		name[i] = address[i] == ':' ? '-' : address[i];
+	name[i] = '\0';
+	snprintf(out, len, "%s/calibration/%s", s->state_dir, name);
+}
+
+static void calib_load(struct sensors *s, struct sensor *x)
+{
+	char path[600], line[CALIBRATION_LINE_MAX + 2];
+	double unit[3];
+	const char *bad;
+	FILE *f;
+
+	if (!s->state_dir[0])
+		return;
+	calib_path(s, x->address, path, sizeof(path));
+	if (!(f = fopen(path, "re"))) {
+		if (errno != ENOENT)
+			log_warn("sensor %s: cannot read its calibration %s: %s", x->address, path,
+				 strerror(errno));
+		return;
+	}
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	if ((bad = calibration_parse(line, unit)) || !detector_set_baseline(&x->det, unit)) {
+		log_warn("sensor %s: ignoring its stored calibration %s (%s)", x->address, path,
+			 bad ? bad : "not a unit vector");
+		return;
+	}
+	log_info("sensor %s: upright baseline from %s", x->address, path);
+}
+
+/* Write-then-rename, so a crash never leaves half a calibration. */
+static bool calib_save(struct sensors *s, struct sensor *x, const double unit[3])
+{
+	char path[600], tmp[620], dir[560], line[CALIBRATION_LINE_MAX];
+	size_t n = calibration_format(unit, line, sizeof(line));
+	int fd;
+	bool ok;
+
+	if (!s->state_dir[0] || !n)
+		return false;
+	snprintf(dir, sizeof(dir), "%s/calibration", s->state_dir);
+	if (mkdir(s->state_dir, 0750) < 0 && errno != EEXIST)
+		goto fail;
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		goto fail;
+	calib_path(s, x->address, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		goto fail;
+	ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	return true;
+fail:
+	log_warn("sensor %s: calibration applied but not stored under %s: %s", x->address,
+		 s->state_dir, strerror(errno));
+	return false;
 }
 
 void sensors_set_detector_config(struct sensors *s, const struct detector_config *cfg)
@@ -87,6 +201,8 @@ struct sensors *sensors_new(struct store *store, const struct detector_config *c
 		return NULL;
 	s->store = store;
 	s->cfg = *cfg;
+	breaks_config_default(&s->breaks_cfg);
+	calibration_config_default(&s->calib_cfg);
 	return s;
 }
 
@@ -97,8 +213,11 @@ void sensors_free(struct sensors *s)
 	if (!s)
 		return;
 	loop_timer_cancel(&s->status_timer);
-	for (i = 0; i < s->n; i++)
+	for (i = 0; i < s->n; i++) {
+		if (s->list[i]->calibrating)
+			loop_timer_cancel(&s->list[i]->calib_timer);
 		free(s->list[i]);
+	}
 	free(s);
 }
 
@@ -129,6 +248,9 @@ static struct sensor *add(struct sensors *s, const char *address)
 	x->health.battery = FEED_NO_BATTERY;
 	x->health.rssi = FEED_NO_RSSI;
 	detector_init(&x->det, &s->cfg);
+	breaks_init(&x->brk, &s->breaks_cfg);
+	x->owner = s;
+	calib_load(s, x);
 	s->list[s->n++] = x;
 	return x;
 }
@@ -154,8 +276,11 @@ static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, c
 	ev.slouch.threshold_deg = s->cfg.threshold_deg;
 	ev.slouch.onset_ts = x->onset_epoch;
 	ev.slouch.duration_ms = duration;
+	ev.slouch.peak_deg = x->det.peak;
 	ev.slouch.reason = reason;
 	store_add_event(s->store, &ev);
+	if (s->alerts)
+		alert_center_slouch(s->alerts, x->address, false, 0);
 }
 
 static void emit_status(struct sensors *s, struct sensor *x)
@@ -171,7 +296,31 @@ static void emit_status(struct sensors *s, struct sensor *x)
 	store_add_status(s->store, &st);
 }
 
-/* Send pending status updates that are due; re-arm for the rest. */
+static void emit_posture(struct sensors *s, struct sensor *x, const struct feed_posture *live,
+			 int64_t mono)
+{
+	x->last_posture_ms = mono;
+	x->last_calibrating = live->calibrating;
+	x->last_slouching = live->slouching;
+	x->live_pending = false;
+	store_add_posture(s->store, live);
+}
+
+/* The one rate-limit timer (status updates and held-back posture samples),
+ * armed for the earliest thing due. */
+static void arm_flush(struct sensors *s, int64_t delay_ms)
+{
+	int64_t due = clock_mono_ms() + delay_ms;
+
+	if (!s->status_timer.loop)
+		return;
+	if (s->status_timer.armed && s->flush_due <= due)
+		return;
+	s->flush_due = due;
+	loop_timer_start(&s->status_timer, delay_ms);
+}
+
+/* Send pending status updates and posture samples that are due; re-arm for the rest. */
 static void status_flush(struct sensors *s)
 {
 	int64_t now = clock_mono_ms(), next = -1, due;
@@ -180,6 +329,14 @@ static void status_flush(struct sensors *s)
 	for (i = 0; i < s->n; i++) {
 		struct sensor *x = s->list[i];
 
+		if (x->live_pending) {
+			due = x->last_posture_ms + SENSORS_POSTURE_INTERVAL_MS;
+			if (due <= now) {
+				emit_posture(s, x, &x->live, now);
+			} else if (next < 0 || due < next) {
+				next = due;
+			}
+		}
 		if (!x->status_dirty)
 			continue;
 		due = x->status_mono + SENSORS_STATUS_INTERVAL_MS;
@@ -188,8 +345,8 @@ static void status_flush(struct sensors *s)
 		else if (next < 0 || due < next)
 			next = due;
 	}
-	if (next >= 0 && s->status_timer.loop && !s->status_timer.armed)
-		loop_timer_start(&s->status_timer, next - now);
+	if (next >= 0)
+		arm_flush(s, next - now);
 }
 
 static void status_fire(struct loop_timer *t)
@@ -205,9 +362,8 @@ static void status_changed(struct sensors *s, struct sensor *x)
 	x->status_dirty = true;
 	if (!x->status_mono || now - x->status_mono >= SENSORS_STATUS_INTERVAL_MS)
 		emit_status(s, x);
-	else if (s->status_timer.loop && !s->status_timer.armed)
-		loop_timer_start(&s->status_timer,
-				 x->status_mono + SENSORS_STATUS_INTERVAL_MS - now);
+	else
+		arm_flush(s, x->status_mono + SENSORS_STATUS_INTERVAL_MS - now);
 }
 
 static struct sensor *apply_info(struct sensors *s, const struct bluez_device_info *info)
@@ -234,9 +390,14 @@ void sensors_device_health(struct sensors *s, const struct bluez_device_info *in
 {
 	struct sensor *x = apply_info(s, info);
 
-	if (x)
-		status_changed(s, x);
+	if (!x)
+		return;
+	status_changed(s, x);
+	if (s->alerts && x->health.battery != FEED_NO_BATTERY)
+		alert_center_battery(s->alerts, x->address, x->health.battery);
 }
+
+static void calibration_end(struct sensors *s, struct sensor *x, const char *refused);
 
 void sensors_device_state(struct sensors *s, const struct bluez_device_info *info)
 {
@@ -252,9 +413,13 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 	snprintf(x->reason, sizeof(x->reason), "%s", info->reason ? info->reason : "");
 	if (info->state != BLUEZ_DEV_STREAMING)
 		x->have_seq[0] = x->have_seq[1] = false;  /* counters restart per connection */
-	if ((info->state == BLUEZ_DEV_LOST || info->state == BLUEZ_DEV_GONE) &&
-	    detector_lost(&x->det, clock_mono_ms()) == DETECTOR_SLOUCH_END)
-		emit_slouch_end(s, x, clock_mono_ms(), "sensor-lost");
+	if (info->state == BLUEZ_DEV_LOST || info->state == BLUEZ_DEV_GONE) {
+		if (detector_lost(&x->det, clock_mono_ms()) == DETECTOR_SLOUCH_END)
+			emit_slouch_end(s, x, clock_mono_ms(), "sensor-lost");
+		breaks_lost(&x->brk, clock_mono_ms());
+		if (x->calibrating)
+			calibration_end(s, x, "sensor lost");
+	}
 	event_init(&ev, x, FEED_EV_SENSOR, clock_epoch_ms());
 	ev.dev.state = state;
 	ev.dev.reason = x->reason;
@@ -262,6 +427,10 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 	ev.dev.profile = sw_profile_name(x->profile);
 	store_add_event(s->store, &ev);
 	status_changed(s, x);
+	/* a quiet crack sensor is subscribed, not lost */
+	if (s->alerts)
+		alert_center_streaming(s->alerts, x->address, info->state == BLUEZ_DEV_STREAMING ||
+				       info->state == BLUEZ_DEV_SUBSCRIBED);
 }
 
 /*
@@ -288,12 +457,89 @@ static const char *count_seq(struct sensor *x, int idx, uint16_t seq)
 	return NULL;
 }
 
+/* ---- calibration asked for by a client ------------------------------------- */
+
+static void calibration_end(struct sensors *s, struct sensor *x, const char *refused)
+{
+	struct feed_event ev;
+
+	x->calibrating = false;
+	loop_timer_cancel(&x->calib_timer);
+	if (!refused) {
+		detector_set_baseline(&x->det, x->calib.baseline);
+		calib_save(s, x, x->calib.baseline);
+		log_info("sensor %s: calibrated: this is upright now", x->address);
+	} else {
+		log_info("sensor %s: calibration refused: %s", x->address, refused);
+	}
+	event_init(&ev, x, FEED_EV_CALIBRATION, clock_epoch_ms());
+	ev.calibration.result = refused ? "refused" : "done";
+	ev.calibration.reason = refused;
+	store_add_event(s->store, &ev);
+}
+
+static void calib_timer_fire(struct loop_timer *t)
+{
+	struct sensor *x = t->user;
+
+	if (x->calibrating && calibration_tick(&x->calib, clock_mono_ms()) == CALIBRATION_FAILED)
+		calibration_end(x->owner, x, calibration_reason_name(x->calib.reason));
+}
+
+bool sensors_calibrate(struct sensors *s, const char *address, const char **code,
+		       const char **message)
+{
+	struct sensor *x = lookup(s, address);
+	int64_t now = clock_mono_ms();
+
+	if (!x) {
+		*code = "unknown-sensor";
+		*message = "no sensor with that address";
+		return false;
+	}
+	if (!(x->roles & FEED_ROLE_POSTURE)) {
+		*code = "not-a-posture-sensor";
+		*message = "only posture sensors have an upright baseline";
+		return false;
+	}
+	if (strcmp(x->state, "streaming")) {
+		*code = "not-streaming";
+		*message = "the sensor sends no data right now";
+		return false;
+	}
+	if (x->calibrating) {
+		*code = "busy";
+		*message = "a calibration of this sensor is running";
+		return false;
+	}
+	calibration_init(&x->calib, &s->calib_cfg);
+	calibration_start(&x->calib, now);
+	x->calibrating = true;
+	if (s->loop) {
+		loop_timer_init(&x->calib_timer, s->loop, calib_timer_fire, x);
+		loop_timer_start(&x->calib_timer, calibration_deadline(&x->calib) - now);
+	}
+	log_info("sensor %s: calibrating: sit upright and still", x->address);
+	return true;
+}
+
 static void posture_sample(struct sensors *s, struct sensor *x, const struct spine_posture *p)
 {
 	int64_t mono = clock_mono_ms(), now = clock_epoch_ms();
-	enum detector_output out = detector_feed(&x->det, mono, p->x, p->y, p->z);
+	enum detector_output out;
 	struct feed_posture live;
 	bool calibrating, slouching;
+	enum breaks_output brk;
+
+	if (x->calibrating) {
+		enum calibration_status cs = calibration_feed(&x->calib, mono, p->x, p->y, p->z);
+
+		if (cs == CALIBRATION_DONE)
+			calibration_end(s, x, NULL);
+		else if (cs == CALIBRATION_FAILED)
+			calibration_end(s, x, calibration_reason_name(x->calib.reason));
+	}
+	out = detector_feed(&x->det, mono, p->x, p->y, p->z);
 
 	if (out == DETECTOR_DROPPED) {
 		/* a gravity vector too short to point anywhere (free fall, a zero
@@ -314,24 +560,32 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 		ev.slouch.threshold_deg = s->cfg.threshold_deg;
 		ev.slouch.onset_ts = x->onset_epoch;
 		store_add_event(s->store, &ev);
+		if (s->alerts)
+			alert_center_slouch(s->alerts, x->address, true, x->det.onset_ms);
 	} else if (out == DETECTOR_SLOUCH_END) {
 		emit_slouch_end(s, x, mono, "upright");
 	}
 	calibrating = x->det.state == DETECTOR_CALIBRATING;
+	brk = breaks_feed(&x->brk, mono, p->x, p->y, p->z, calibrating ? NAN : x->det.angle);
+	if (s->alerts && (brk == BREAKS_DUE || brk == BREAKS_START))
+		alert_center_break_due(s->alerts, x->address, brk == BREAKS_DUE,
+				       breaks_sitting_ms(&x->brk, mono));
 	slouching = x->det.state == DETECTOR_SLOUCHING;
-	if (x->last_posture_ms && mono - x->last_posture_ms < SENSORS_POSTURE_INTERVAL_MS &&
-	    calibrating == x->last_calibrating && slouching == x->last_slouching)
-		return;
-	x->last_posture_ms = mono;
-	x->last_calibrating = calibrating;
-	x->last_slouching = slouching;
 	live.ts_ms = now;
 	live.sensor = x->address;
 	live.angle = x->det.angle;
 	live.calibrating = calibrating;
 	live.slouching = slouching;
 	live.beyond_ms = detector_beyond_ms(&x->det, mono);
-	store_add_posture(s->store, &live);
+	if (x->last_posture_ms && mono - x->last_posture_ms < SENSORS_POSTURE_INTERVAL_MS &&
+	    calibrating == x->last_calibrating && slouching == x->last_slouching) {
+		/* too soon: the newest sample goes out when the interval is up */
+		x->live = live;
+		x->live_pending = true;
+		arm_flush(s, x->last_posture_ms + SENSORS_POSTURE_INTERVAL_MS - mono);
+		return;
+	}
+	emit_posture(s, x, &live, mono);
 }
 
 static void crack(struct sensors *s, struct sensor *x, const struct spine_crack *c)

@@ -12,13 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert_center.h"
 #include "bluez.h"
+#include "breaks.h"
+#include "calibration.h"
 #include "detector.h"
 #include "feed_json.h"
 #include "store.h"
 
 #define SENSORS_MAX 64
-#define SENSORS_POSTURE_INTERVAL_MS 100   /* live posture: at most 10/s/sensor */
+#define SENSORS_POSTURE_INTERVAL_MS 500   /* live posture: at most 2/s/sensor */
 #define SENSORS_STATUS_INTERVAL_MS 1000   /* status updates: at most 1/s/sensor */
 #define SENSORS_SEQ_BACKWARDS 1024        /* a counter this far back is stale */
 
@@ -31,6 +34,19 @@ void sensors_attach_loop(struct sensors *s, struct loop *loop);
 /* New detector settings at run time: every sensor keeps its baseline and
  * state, and is judged by the new thresholds from its next sample. */
 void sensors_set_detector_config(struct sensors *s, const struct detector_config *cfg);
+void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cfg);
+/* Slouches, breaks, link state and battery go to the alert center too. */
+void sensors_attach_alerts(struct sensors *s, struct alert_center *ac);
+/* Where calibrations are kept (DIR/calibration/AA-BB-..); before sensors appear. */
+void sensors_set_state_dir(struct sensors *s, const char *dir);
+
+/*
+ * A client asks to capture a posture sensor's upright baseline: true if it
+ * started (the result comes as a "calibration" event), else false with a
+ * stable code and a message (websocket-feed.md, reply codes).
+ */
+bool sensors_calibrate(struct sensors *s, const char *address, const char **code,
+		       const char **message);
 void sensors_free(struct sensors *s);
 
 /* the BlueZ client's callbacks (user = struct sensors *) */

@@ -5,6 +5,7 @@
  */
 #include "feed_json.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -79,6 +80,7 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 		bad |= put(o, "onset_ts", ms(ev->slouch.onset_ts));
 		if (!ev->slouch.start) {
 			bad |= put(o, "duration_ms", ms(ev->slouch.duration_ms));
+			bad |= put(o, "peak_deg", real1(ev->slouch.peak_deg));
 			bad |= put(o, "reason", json_string(ev->slouch.reason ? ev->slouch.reason : "upright"));
 		}
 		break;
@@ -88,6 +90,21 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 		bad |= put(o, "reason", json_string(ev->dev.reason ? ev->dev.reason : ""));
 		bad |= put(o, "name", json_string(ev->dev.name ? ev->dev.name : ""));
 		bad |= put(o, "profile", json_string(ev->dev.profile ? ev->dev.profile : ""));
+		break;
+	case FEED_EV_ALERT:
+		bad |= put(o, "kind", json_string("alert"));
+		bad |= put(o, "id", u64(ev->alert.id));
+		bad |= put(o, "rule", json_string(ev->alert.rule ? ev->alert.rule : ""));
+		bad |= put(o, "severity", json_string(ev->alert.severity ? ev->alert.severity : "info"));
+		bad |= put(o, "state", json_string(ev->alert.state ? ev->alert.state : "raised"));
+		bad |= put(o, "message", json_string(ev->alert.message ? ev->alert.message : ""));
+		bad |= put(o, "raised_ts", ms(ev->alert.raised_ts));
+		break;
+	case FEED_EV_CALIBRATION:
+		bad |= put(o, "kind", json_string("calibration"));
+		bad |= put(o, "result", json_string(ev->calibration.result ? ev->calibration.result : ""));
+		if (ev->calibration.reason)
+			bad |= put(o, "reason", json_string(ev->calibration.reason));
 		break;
 	default:
 		bad = 1;
@@ -186,9 +203,21 @@ static json_t *sensor_json(const struct feed_sensor_info *s)
 	return o;
 }
 
+static json_t *alert_json(const struct feed_alert_info *a)
+{
+	return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:I}",
+			 "id", u64(a->id),
+			 "rule", a->rule ? a->rule : "",
+			 "sensor", a->sensor ? a->sensor : "",
+			 "severity", a->severity ? a->severity : "info",
+			 "state", a->state ? a->state : "raised",
+			 "message", a->message ? a->message : "",
+			 "raised_ts", (json_int_t)a->raised_ts);
+}
+
 char *feed_encode_hello(const struct feed_hello *h, size_t *len)
 {
-	json_t *sensors = json_array(), *o;
+	json_t *sensors = json_array(), *alerts = json_array(), *o;
 	char *out;
 	size_t i;
 
@@ -207,7 +236,17 @@ char *feed_encode_hello(const struct feed_hello *h, size_t *len)
 		if (s)
 			json_array_append_new(sensors, s);
 	}
-	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:o, s:o, s:{s:o, s:o, s:I, s:I}, s:o}",
+	if (!alerts) {
+		json_decref(sensors);
+		return NULL;
+	}
+	for (i = 0; i < h->n_alerts; i++) {
+		json_t *a = alert_json(&h->alerts[i]);
+
+		if (a)
+			json_array_append_new(alerts, a);
+	}
+	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:o, s:o, s:{s:o, s:o, s:I, s:I}, s:o, s:o}",
 		      "type", "hello",
 		      "server", "spinewatchd",
 		      "version", h->version,
@@ -221,7 +260,8 @@ char *feed_encode_hello(const struct feed_hello *h, size_t *len)
 		      "hysteresis_deg", real1(h->hysteresis_deg),
 		      "delay_ms", (json_int_t)h->delay_ms,
 		      "calibration_ms", (json_int_t)h->calibration_ms,
-		      "sensors", sensors);
+		      "sensors", sensors,
+		      "alerts", alerts);
 	if (!o)
 		return NULL;
 	out = json_dumps(o, DUMP_FLAGS);
@@ -229,4 +269,91 @@ char *feed_encode_hello(const struct feed_hello *h, size_t *len)
 	if (out && len)
 		*len = strlen(out);
 	return out;
+}
+
+/* ---- client commands ------------------------------------------------------ */
+
+static bool is_address(const char *s)
+{
+	int i;
+
+	if (strlen(s) != 17)
+		return false;
+	for (i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+#define CMD_ERR(c, m) do { *code = (c); *message = (m); goto out; } while (0)
+
+int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
+		       const char **code, const char **message)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr), *v, *tag;
+	const char *type;
+	int r = -1, i;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->tag, sizeof(out->tag), "null");
+	if (!o)
+		CMD_ERR("bad-json", "the message is not JSON");
+	if (!json_is_object(o))
+		CMD_ERR("bad-command", "a command is a JSON object");
+	tag = json_object_get(o, "id");
+	if (tag) {
+		/* echoed back as given: a string of up to 64 bytes or an integer */
+		if (json_is_string(tag) && json_string_length(tag) <= 64) {
+			char *t = json_dumps(tag, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			if (t && strlen(t) < sizeof(out->tag))
+				snprintf(out->tag, sizeof(out->tag), "%s", t);
+			free(t);
+		} else if (json_is_integer(tag)) {
+			snprintf(out->tag, sizeof(out->tag), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(tag));
+		} else {
+			CMD_ERR("bad-command", "id must be a string of up to 64 bytes or an integer");
+		}
+	}
+	type = json_string_value(json_object_get(o, "type"));
+	if (!type)
+		CMD_ERR("bad-command", "a command needs a string \"type\"");
+	if (!strcmp(type, "ack")) {
+		out->type = FEED_CMD_ACK;
+		v = json_object_get(o, "alert");
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			CMD_ERR("bad-command", "ack needs \"alert\": the alert's id");
+		out->alert = (uint64_t)json_integer_value(v);
+	} else if (!strcmp(type, "calibrate")) {
+		out->type = FEED_CMD_CALIBRATE;
+		v = json_object_get(o, "sensor");
+		if (!json_is_string(v) || !is_address(json_string_value(v)))
+			CMD_ERR("bad-command", "calibrate needs \"sensor\": AA:BB:CC:DD:EE:FF");
+		for (i = 0; i < 17; i++)
+			out->sensor[i] = (char)toupper((unsigned char)json_string_value(v)[i]);
+	} else {
+		CMD_ERR("unknown-command", "known commands: ack, calibrate");
+	}
+	r = 0;
+out:
+	json_decref(o);
+	return r;
+}
+
+int feed_encode_reply(const char *tag, bool ok, const char *result_or_code, const char *message,
+		      char *buf, size_t cap)
+{
+	json_t *t = json_loads(tag ? tag : "null", JSON_DECODE_ANY, NULL), *o;
+
+	if (!t)
+		t = json_null();
+	if (ok)
+		o = json_pack("{s:s, s:o, s:b, s:s}", "type", "reply", "id", t, "ok", 1,
+			      "result", result_or_code);
+	else
+		o = json_pack("{s:s, s:o, s:b, s:s, s:s}", "type", "reply", "id", t, "ok", 0,
+			      "code", result_or_code, "message", message ? message : "");
+	return dump_into(o, buf, cap);
 }

@@ -18,6 +18,8 @@ enum feed_event_kind {
 	FEED_EV_CRACK,
 	FEED_EV_SLOUCH,
 	FEED_EV_SENSOR,
+	FEED_EV_ALERT,
+	FEED_EV_CALIBRATION,
 };
 
 struct feed_event {
@@ -33,12 +35,21 @@ struct feed_event {
 		struct {
 			bool start;
 			double angle, threshold_deg;
+			double peak_deg;                 /* end only: the largest angle */
 			int64_t onset_ts, duration_ms;   /* duration: end only */
 			const char *reason;              /* end only */
 		} slouch;
 		struct {
 			const char *state, *reason, *name, *profile;
 		} dev;             /* kind "sensor" */
+		struct {
+			uint64_t id;
+			const char *rule, *severity, *state, *message;
+			int64_t raised_ts;
+		} alert;           /* kind "alert"; sensor "" for a global one */
+		struct {
+			const char *result, *reason;   /* "done" | "refused"; reason: refused only */
+		} calibration;
 	};
 };
 
@@ -79,6 +90,13 @@ struct feed_status {
 	struct feed_health health;
 };
 
+/* An active alert, as listed in hello. */
+struct feed_alert_info {
+	uint64_t id;
+	const char *rule, *sensor, *severity, *state, *message;
+	int64_t raised_ts;
+};
+
 struct feed_hello {
 	const char *version, *stream;
 	int64_t ts_ms;
@@ -87,7 +105,38 @@ struct feed_hello {
 	int64_t delay_ms, calibration_ms;
 	const struct feed_sensor_info *sensors;
 	size_t n_sensors;
+	const struct feed_alert_info *alerts;
+	size_t n_alerts;
 };
+
+/* ---- client commands (websocket-feed.md, "Client messages") ---- */
+
+enum feed_command_type {
+	FEED_CMD_ACK,          /* {"type":"ack","alert":ID} */
+	FEED_CMD_CALIBRATE,    /* {"type":"calibrate","sensor":"AA:BB:CC:DD:EE:FF"} */
+};
+
+struct feed_command {
+	enum feed_command_type type;
+	char tag[72];          /* the client's "id", as JSON text ("null" if none) */
+	uint64_t alert;
+	char sensor[FEED_ADDRESS_LEN];
+};
+
+/*
+ * Parse one client message. Returns 0, or -1 with a stable error code and a
+ * message for people (static strings); the tag is filled in whenever the
+ * message had a usable "id", so the error reply can carry it.
+ */
+int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
+		       const char **code, const char **message);
+
+/*
+ * The reply to one command: {"type":"reply","id":TAG,"ok":true,"result":R}
+ * or {"type":"reply","id":TAG,"ok":false,"code":C,"message":M}.
+ */
+int feed_encode_reply(const char *tag, bool ok, const char *result_or_code, const char *message,
+		      char *buf, size_t cap);
 
 /*
  * Encoders write compact JSON (no NUL) into buf and return its length, or -1

@@ -84,6 +84,14 @@ static void assert_same_config(const struct sw_config *a, const struct sw_config
 	assert_int_equal(a->bz.backoff_min_ms, b->bz.backoff_min_ms);
 	assert_int_equal(a->bz.backoff_max_ms, b->bz.backoff_max_ms);
 	assert_int_equal(a->bz.sensor_period_ms, b->bz.sensor_period_ms);
+	assert_int_equal(a->alerts.slouch_long_ms, b->alerts.slouch_long_ms);
+	assert_int_equal(a->alerts.sensor_lost_ms, b->alerts.sensor_lost_ms);
+	assert_int_equal(a->alerts.battery_low_pct, b->alerts.battery_low_pct);
+	assert_int_equal(a->alerts.battery_clear_pct, b->alerts.battery_clear_pct);
+	assert_memory_equal(a->alerts.cooldown_ms, b->alerts.cooldown_ms, sizeof(a->alerts.cooldown_ms));
+	assert_int_equal(a->breaks.interval_ms, b->breaks.interval_ms);
+	assert_string_equal(a->hook, b->hook);
+	assert_int_equal(a->hook_timeout_ms, b->hook_timeout_ms);
 }
 
 static const char *temp_file_path(void)
@@ -121,7 +129,7 @@ static void test_sample_uncommented_is_defaults(void **state)
 		}
 		n += (size_t)sprintf(out + n, "%s\n", line);
 	}
-	assert_true(settings >= 18);   /* every setting is in the sample */
+	assert_true(settings >= 26);   /* every setting is in the sample */
 	defaults(&def);
 	defaults(&c);
 	if (config_load(&c, temp_file(out), false, err, sizeof(err)))
@@ -194,7 +202,7 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error("[server]\nlisten = 127.0.0.1:1\nfoo = 1\n", 3, "unknown key 'foo' in [server]");
 	expect_error("[posture]\n\n[cracks]\nx = 1\n", 4,
-		     "unknown section [cracks] (known: server, sensors, posture)");
+		     "unknown section [cracks] (known: server, sensors, posture, alerts)");
 	expect_error("threshold_deg = 3\n", 1, "'threshold_deg' is outside any [section]");
 	expect_error("[posture]\nthreshold_deg = 15\nthreshold_deg = 16\n", 3,
 		     "[posture] threshold_deg is set twice");
@@ -216,6 +224,10 @@ static void test_errors(void **state)
 		     "[sensors] profiles: 'fitbit': use a comma-separated list of spinewatch, "
 		     "microbit, thingy52");
 	expect_error("[sensors]\ndiscovery = yes\n", 2, "[sensors] discovery: 'yes': use auto or off");
+	expect_error("[alerts]\nhook = notify-send\n", 2,
+		     "[alerts] hook: 'notify-send': the command must be an absolute path");
+	expect_error("[alerts]\nbreak_interval_min = 2\n", 2,
+		     "[alerts] break_interval_min: '2' is not a whole number from 5 to 480");
 	expect_error("[server]\nlisten\n", 2, "not a 'key = value' line or a [section]");
 	expect_error("[server\nlisten = x:1\n", 1, "not a 'key = value' line or a [section]");
 }
@@ -253,6 +265,21 @@ static void test_cross_checks_and_options(void **state)
 	assert_true(config_option_key("sensor-period", &section, &key));
 	assert_string_equal(key, "sensor_period_ms");
 	assert_false(config_option_key("config", &section, &key));
+	defaults(&c);
+	assert_int_equal(config_set(&c, "alerts", "battery_clear_pct", "10", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[alerts] battery_clear_pct must be above battery_low_pct");
+	defaults(&c);
+	assert_int_equal(config_set(&c, "alerts", "hook", "/usr/bin/logger -t spinewatch", err,
+				    sizeof(err)), 0);
+	{
+		char buf[512];
+		const char *argv[CONFIG_HOOK_ARGS + 1];
+
+		assert_int_equal(config_hook_argv(&c, buf, sizeof(buf), argv), 3);
+		assert_string_equal(argv[0], "/usr/bin/logger");
+		assert_string_equal(argv[2], "spinewatch");
+		assert_null(argv[3]);
+	}
 	setenv("STATE_DIRECTORY", "/var/lib/spinewatch:/var/lib/other", 1);
 	config_defaults(&c, "127.0.0.1:8421", "/w");
 	assert_string_equal(c.state_dir, "/var/lib/spinewatch");

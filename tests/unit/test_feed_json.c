@@ -108,6 +108,7 @@ static void reencode_event(json_t *o, const char *line)
 		ev.slouch.onset_ts = num(o, "onset_ts");
 		if (!ev.slouch.start) {
 			ev.slouch.duration_ms = num(o, "duration_ms");
+			ev.slouch.peak_deg = real(o, "peak_deg");
 			ev.slouch.reason = str(o, "reason");
 		}
 	} else if (!strcmp(kind, "sensor")) {
@@ -116,6 +117,19 @@ static void reencode_event(json_t *o, const char *line)
 		ev.dev.reason = str(o, "reason");
 		ev.dev.name = str(o, "name");
 		ev.dev.profile = str(o, "profile");
+	} else if (!strcmp(kind, "alert")) {
+		ev.kind = FEED_EV_ALERT;
+		ev.alert.id = (uint64_t)num(o, "id");
+		ev.alert.rule = str(o, "rule");
+		ev.alert.severity = str(o, "severity");
+		ev.alert.state = str(o, "state");
+		ev.alert.message = str(o, "message");
+		ev.alert.raised_ts = num(o, "raised_ts");
+	} else if (!strcmp(kind, "calibration")) {
+		ev.kind = FEED_EV_CALIBRATION;
+		ev.calibration.result = str(o, "result");
+		if (json_object_get(o, "reason"))
+			ev.calibration.reason = str(o, "reason");
 	} else {
 		print_error("undocumented event kind %s\n", kind);
 		fail();
@@ -183,6 +197,23 @@ static void reencode_hello(json_t *o, const char *line)
 	}
 	h.sensors = sensors;
 	h.n_sensors = json_array_size(list);
+	{
+		json_t *alerts = json_object_get(o, "alerts"), *a;
+		static struct feed_alert_info infos[8];
+
+		assert_true(json_is_array(alerts) && json_array_size(alerts) <= 8);
+		json_array_foreach(alerts, i, a) {
+			infos[i].id = (uint64_t)num(a, "id");
+			infos[i].rule = str(a, "rule");
+			infos[i].sensor = str(a, "sensor");
+			infos[i].severity = str(a, "severity");
+			infos[i].state = str(a, "state");
+			infos[i].message = str(a, "message");
+			infos[i].raised_ts = num(a, "raised_ts");
+		}
+		h.alerts = infos;
+		h.n_alerts = json_array_size(alerts);
+	}
 	out = feed_encode_hello(&h, &len);
 	assert_non_null(out);
 	check_same(line, out, (int)len);
@@ -237,6 +268,30 @@ static void test_doc_examples_reencode(void **state)
 			read_health(o, &st.health);
 			check_same(examples[i], buf, feed_encode_status(&st, buf, sizeof(buf)));
 			seen_types |= 32;
+		} else if (!strcmp(type, "reply")) {
+			json_t *id = json_object_get(o, "id");
+			char *tag = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+			bool ok = json_is_true(json_object_get(o, "ok"));
+
+			assert_non_null(tag);
+			check_same(examples[i], buf,
+				   feed_encode_reply(tag, ok, str(o, ok ? "result" : "code"),
+						     ok ? NULL : str(o, "message"), buf, sizeof(buf)));
+			free(tag);
+			seen_types |= 64;
+		} else if (!strcmp(type, "ack") || !strcmp(type, "calibrate")) {
+			/* client messages: the parser takes every documented one */
+			struct feed_command cmd;
+			const char *code = NULL, *message = NULL;
+
+			if (feed_parse_command(examples[i], strlen(examples[i]), &cmd, &code, &message))
+				fail_msg("documented command refused (%s: %s): %s", code, message,
+					 examples[i]);
+			if (!strcmp(type, "ack"))
+				assert_int_equal(cmd.alert, (uint64_t)num(o, "alert"));
+			else
+				assert_string_equal(cmd.sensor, str(o, "sensor"));
+			seen_types |= 128;
 		} else if (!strcmp(type, "gap")) {
 			check_same(examples[i], buf,
 				   feed_encode_gap((uint64_t)num(o, "from"), (uint64_t)num(o, "to"),
@@ -253,7 +308,7 @@ static void test_doc_examples_reencode(void **state)
 		json_decref(o);
 		free(examples[i]);
 	}
-	assert_int_equal(seen_types, 63);
+	assert_int_equal(seen_types, 255);
 }
 
 static void test_small_buffer_fails(void **state)
@@ -323,10 +378,63 @@ static void test_reals_rounded(void **state)
 	assert_non_null(strstr(buf, "\"angle\":0.0,\"calibrating\":true"));
 }
 
+static void expect_cmd_error(const char *msg, const char *want_code, const char *want_tag)
+{
+	struct feed_command cmd;
+	const char *code = NULL, *message = NULL;
+
+	assert_int_equal(feed_parse_command(msg, strlen(msg), &cmd, &code, &message), -1);
+	assert_string_equal(code, want_code);
+	assert_non_null(message);
+	assert_string_equal(cmd.tag, want_tag);
+}
+
+static void test_commands(void **state)
+{
+	struct feed_command cmd;
+	const char *code = NULL, *message = NULL;
+	const char *ok = "{\"type\":\"calibrate\",\"sensor\":\"c0:ff:ee:00:00:0a\",\"id\":\"x\\\"y\"}";
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(feed_parse_command(ok, strlen(ok), &cmd, &code, &message), 0);
+	assert_int_equal(cmd.type, FEED_CMD_CALIBRATE);
+	assert_string_equal(cmd.sensor, "C0:FF:EE:00:00:0A");   /* normalised */
+	assert_string_equal(cmd.tag, "\"x\\\"y\"");            /* echoed as JSON */
+	{
+		int n = feed_encode_reply(cmd.tag, true, "started", NULL, buf, sizeof(buf) - 1);
+
+		assert_true(n > 0);
+		buf[n] = '\0';   /* encoders write no NUL */
+	}
+	assert_string_equal(buf, "{\"type\":\"reply\",\"id\":\"x\\\"y\",\"ok\":true,\"result\":\"started\"}");
+	expect_cmd_error("not json", "bad-json", "null");
+	expect_cmd_error("[1,2]", "bad-command", "null");
+	expect_cmd_error("{\"id\":5}", "bad-command", "5");
+	expect_cmd_error("{\"type\":\"reboot\",\"id\":\"r\"}", "unknown-command", "\"r\"");
+	expect_cmd_error("{\"type\":\"ack\",\"id\":1}", "bad-command", "1");
+	expect_cmd_error("{\"type\":\"ack\",\"alert\":0}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"ack\",\"alert\":\"4\"}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"calibrate\",\"sensor\":\"C0:FF:EE:00:00\"}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"id\":[1]}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"alert\":2}", "bad-json", "null");
+	/* an id of 65 bytes is refused, 64 is fine */
+	{
+		char m[200];
+
+		snprintf(m, sizeof(m), "{\"type\":\"ack\",\"alert\":1,\"id\":\"%065d\"}", 0);
+		expect_cmd_error(m, "bad-command", "null");
+		snprintf(m, sizeof(m), "{\"type\":\"ack\",\"alert\":1,\"id\":\"%064d\"}", 0);
+		assert_int_equal(feed_parse_command(m, strlen(m), &cmd, &code, &message), 0);
+		assert_int_equal(strlen(cmd.tag), 66);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doc_examples_reencode),
+		cmocka_unit_test(test_commands),
 		cmocka_unit_test(test_small_buffer_fails),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_reals_rounded),
