@@ -30,6 +30,7 @@ import feed  # noqa: E402
 import suite  # noqa: E402
 import suite_real_world  # noqa: E402,F401  (registers its tests in suite.TESTS)
 import suite_settings  # noqa: E402,F401  (likewise)
+import suite_alerts  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
