@@ -32,6 +32,7 @@ const SENSOR_STATE_TEXT = {
 const SENSOR_STATES = Object.keys(SENSOR_STATE_TEXT);
 const NOTIFY_TEXT = { acquire: 'fast path (AcquireNotify)', start: 'D-Bus notifications (StartNotify)' };
 const CRACK_KINDS = ['pop', 'click', 'grind'];
+const ALERT_STATES = ['raised', 'acknowledged', 'cleared'];
 const CRACK_TEXT = { pop: 'Pop', click: 'Click', grind: 'Grind' };
 
 // ---------------------------------------------------------------- state
@@ -314,7 +315,7 @@ function handleEvent(m) {
   const live = m.seq > state.liveFrom;
   const ts = num(m.ts);
   const sensor = str(m.sensor);
-  if (ts === null || !sensor) return;
+  if (ts === null || (!sensor && m.kind !== 'alert')) return; // alerts may concern no sensor
   let ev = null;
 
   if (m.kind === 'crack' && CRACK_KINDS.includes(m.crack)) {
@@ -336,6 +337,13 @@ function handleEvent(m) {
       dirty.sensors = true;
       if (s.posture) dirty.posture.add(sensor);
     }
+  } else if (m.kind === 'alert' && ALERT_STATES.includes(m.state)) {
+    ev = {
+      seq: m.seq, ts, sensor, kind: 'alert', state: m.state, id: num(m.id), rule: str(m.rule),
+      severity: m.severity === 'warning' ? 'warning' : 'info', message: str(m.message),
+    };
+  } else if (m.kind === 'calibration' && (m.result === 'done' || m.result === 'refused')) {
+    ev = { seq: m.seq, ts, sensor, kind: 'calibration', result: m.result, reason: str(m.reason) };
   } else {
     return; // a kind this page does not know
   }
@@ -544,6 +552,22 @@ function describe(ev) {
       spoken: ev.state === 'lost' || ev.state === 'streaming' ? `${name}: ${text}.` : '',
     };
   }
+  if (ev.kind === 'alert') {
+    const title = { raised: 'Alert', acknowledged: 'Alert acknowledged', cleared: 'Alert over' }[ev.state];
+    return {
+      title, detail: '', meta: [ev.message, who].filter(Boolean).join(' · '),
+      spoken: ev.state === 'raised' && ev.message ? ev.message : '',
+    };
+  }
+  if (ev.kind === 'calibration') {
+    const done = ev.result === 'done';
+    return {
+      title: done ? 'Calibrated' : 'Calibration refused',
+      detail: done ? '' : ev.reason || '',
+      meta: done ? `${who} · this position is upright now` : `${who} · sit upright and still, then try again`,
+      spoken: done ? `${who} calibrated.` : `Calibration refused: ${ev.reason || 'try again'}.`,
+    };
+  }
   // gap
   const n = ev.to - ev.from + 1;
   return {
@@ -561,6 +585,7 @@ function eventItem(ev) {
   if (ev.kind === 'crack') { li.classList.add(`ev-${ev.crack}`); li.dataset.crack = ev.crack; }
   if (ev.kind === 'slouch') { li.classList.add(`ev-slouch-${ev.phase}`); li.dataset.phase = ev.phase; }
   if (ev.kind === 'sensor') li.classList.add(`ev-state-${ev.state}`);
+  if (ev.kind === 'alert') { li.classList.add(`ev-alert-${ev.state}`, `ev-${ev.severity}`); li.dataset.rule = ev.rule || ''; }
 
   li.append(el('span', 'ev-icon'));
   li.firstChild.setAttribute('aria-hidden', 'true');
