@@ -18,7 +18,7 @@ enum setting_id {
 	S_SENSOR_PERIOD,
 	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
 	S_SLOUCH_LONG, S_BREAK_INTERVAL, S_SENSOR_LOST, S_BATTERY_LOW, S_BATTERY_CLEAR, S_COOLDOWN,
-	S_HOOK, S_HOOK_TIMEOUT,
+	S_HOOK, S_HOOK_TIMEOUT, S_DISABLE, S_MERGE,
 	S_COUNT
 };
 
@@ -52,6 +52,8 @@ static const struct setting {
 	[S_COOLDOWN] = { "alerts", "cooldown_min", NULL, false },
 	[S_HOOK] = { "alerts", "hook", "alert-hook", false },
 	[S_HOOK_TIMEOUT] = { "alerts", "hook_timeout_s", NULL, false },
+	[S_DISABLE] = { "alerts", "disable", "disable-alerts", false },
+	[S_MERGE] = { "cracks", "merge_ms", "crack-merge-ms", false },
 };
 
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
@@ -73,6 +75,7 @@ void config_defaults(struct sw_config *c, const char *listen, const char *web_ro
 	bluez_config_defaults(&c->bz);
 	alerts_config_default(&c->alerts);
 	breaks_config_default(&c->breaks);
+	cracks_config_default(&c->cracks);
 	c->hook_timeout_ms = 10000;
 }
 
@@ -268,6 +271,28 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 			return -1;
 		c->hook_timeout_ms = (int64_t)ul * 1000;
 		return 0;
+	case S_DISABLE: {
+		char buf[256], *tok, *save = NULL;
+		int r;
+
+		for (r = 0; r < ALERT_RULE_COUNT; r++)
+			c->alerts.enabled[r] = true;
+		if (snprintf(buf, sizeof(buf), "%s", v) >= (int)sizeof(buf))
+			return fail(err, errlen, "the list is too long");
+		for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+			if ((r = alert_rule_from_name(tok)) < 0)
+				return fail(err, errlen, "'%s' is not an alert rule (slouch-long, no-break, "
+					    "crack-rate, grinding, self-manipulation, sensor-lost, "
+					    "battery-low)", tok);
+			c->alerts.enabled[r] = false;
+		}
+		return 0;
+	}
+	case S_MERGE:
+		if (parse_ulong(v, 0, 1000, &ul, err, errlen))
+			return -1;
+		c->cracks.merge_ms = (int64_t)ul;
+		return 0;
 	case S_COUNT:
 		break;
 	}
@@ -351,7 +376,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(x->msg, sizeof(x->msg), "'%s' is outside any [section]", name);
 	else if (!section_known(section))
 		snprintf(x->msg, sizeof(x->msg), "unknown section [%s] (known: server, sensors, "
-			 "posture, alerts)", section);
+			 "posture, cracks, alerts)", section);
 	else if ((id = lookup(section, name)) < 0)
 		snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [%s]", name, section);
 	else if (!settings[id].list && x->seen[id])
@@ -410,6 +435,8 @@ const char *config_check(const struct sw_config *c)
 		return alerts_config_check(&c->alerts);
 	if (breaks_config_check(&c->breaks))
 		return breaks_config_check(&c->breaks);
+	if (c->cracks.merge_ms && cracks_config_check(&c->cracks))
+		return cracks_config_check(&c->cracks);
 	return detector_config_check(&c->det);
 }
 

@@ -14,6 +14,7 @@
 #include "alerts.h"
 #include "bluez.h"
 #include "breaks.h"
+#include "cracks.h"
 #include "detector.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spinewatch/spinewatchd.conf"
@@ -31,6 +32,7 @@ struct sw_config {
 	struct bluez_config bz;
 	struct alerts_config alerts;
 	struct breaks_config breaks;
+	struct cracks_config cracks;   /* merge_ms 0: no episodes, no patterns */
 	char hook[CONFIG_PATH_MAX];    /* alert hook command line, "" for none */
 	int64_t hook_timeout_ms;
 };

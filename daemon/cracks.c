@@ -207,7 +207,10 @@ const char *cracks_feed(struct cracks *c, int64_t now_ms, const struct cracks_re
 		return "crack onset after now";
 
 	cracks_tick(c, now_ms);
-	in_window = c->open && r->ts_ms <= c->anchor_ms + c->cfg.merge_ms;
+	/* within merge_ms of the opening pop, on either side: a report can arrive
+	 * late with an onset before the one that opened the episode */
+	in_window = c->open && r->ts_ms <= c->anchor_ms + c->cfg.merge_ms &&
+		    r->ts_ms >= c->anchor_ms - c->cfg.merge_ms;
 	if (r->kind == SPINE_CRACK_POP) {
 		if (in_window) {
 			merge(&c->cur, r);

@@ -74,6 +74,9 @@ static void usage(FILE *out)
 		"                             (default 80)\n"
 		"\n"
 		"      --alert-hook COMMAND   run COMMAND with each raised alert as JSON on stdin\n"
+		"      --disable-alerts LIST  alert rules to leave out (e.g. crack-rate,no-break)\n"
+		"      --crack-merge-ms MS    crack reports within MS merge into one (default 150;\n"
+		"                             0: each report is a crack at once, no crack patterns)\n"
 		"      --log-level LEVEL      warning, info (default) or debug\n"
 		"  -v, --verbose              debug log output\n"
 		"  -q, --quiet                errors and warnings only\n"
@@ -112,6 +115,8 @@ static const struct option longopts[] = {
 	{ "sensor-period", required_argument, NULL, OPT_SETTING + 16 },
 	{ "log-level", required_argument, NULL, OPT_SETTING + 17 },
 	{ "alert-hook", required_argument, NULL, OPT_SETTING + 18 },
+	{ "disable-alerts", required_argument, NULL, OPT_SETTING + 19 },
+	{ "crack-merge-ms", required_argument, NULL, OPT_SETTING + 20 },
 	{ "config", required_argument, NULL, 'c' },
 	{ "check-config", no_argument, NULL, OPT_CHECK },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -273,6 +278,8 @@ static void reload(void *user)
 		bluez_set_config(run->bz, &next.bz);
 	cur->breaks = next.breaks;
 	sensors_set_breaks_config(run->sensors, &next.breaks);
+	cur->cracks = next.cracks;
+	sensors_set_cracks_config(run->sensors, &next.cracks);
 	cur->alerts = next.alerts;
 	snprintf(cur->hook, sizeof(cur->hook), "%s", next.hook);
 	cur->hook_timeout_ms = next.hook_timeout_ms;
@@ -343,6 +350,7 @@ int main(int argc, char **argv)
 	}
 	sensors_set_state_dir(sensors, o.cfg.state_dir);
 	sensors_set_breaks_config(sensors, &o.cfg.breaks);
+	sensors_set_cracks_config(sensors, &o.cfg.cracks);
 	sensors_attach_alerts(sensors, alerts);
 	run.o = &o;
 	run.sensors = sensors;

@@ -13,6 +13,7 @@
 #include "spine_profile.h"
 #include "thingy52.h"
 #include "alert_center.h"
+#include "cracks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,8 @@ struct sensor {
 	uint16_t last_seq[2];
 	struct detector det;
 	struct breaks brk;
+	struct cracks cracks;       /* crack reports -> episodes and patterns */
+	struct loop_timer crack_timer;
 	struct calibration calib;   /* a capture asked for by a client */
 	bool calibrating;
 	struct loop_timer calib_timer;
@@ -56,6 +59,7 @@ struct sensors {
 	char state_dir[512];
 	struct breaks_config breaks_cfg;
 	struct calibration_config calib_cfg;
+	struct cracks_config cracks_cfg;
 	struct detector_config cfg;
 	struct sensor *list[SENSORS_MAX];
 	size_t n;
@@ -109,6 +113,22 @@ void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cf
 	s->breaks_cfg = *cfg;
 	for (i = 0; i < s->n; i++)
 		s->list[i]->brk.cfg = *cfg;
+}
+
+static void cracks_drain(struct sensors *s, struct sensor *x);
+
+void sensors_set_cracks_config(struct sensors *s, const struct cracks_config *cfg)
+{
+	size_t i;
+
+	s->cracks_cfg = *cfg;
+	for (i = 0; i < s->n; i++) {
+		/* a new configuration starts over: what is open goes out first */
+		cracks_flush(&s->list[i]->cracks);
+		cracks_drain(s, s->list[i]);
+		if (cfg->merge_ms)
+			cracks_init(&s->list[i]->cracks, cfg);
+	}
 }
 
 /* ---- stored calibrations: STATE_DIR/calibration/AA-BB-CC-DD-EE-FF --------- */
@@ -203,6 +223,7 @@ struct sensors *sensors_new(struct store *store, const struct detector_config *c
 	s->cfg = *cfg;
 	breaks_config_default(&s->breaks_cfg);
 	calibration_config_default(&s->calib_cfg);
+	cracks_config_default(&s->cracks_cfg);
 	return s;
 }
 
@@ -216,6 +237,8 @@ void sensors_free(struct sensors *s)
 	for (i = 0; i < s->n; i++) {
 		if (s->list[i]->calibrating)
 			loop_timer_cancel(&s->list[i]->calib_timer);
+		if (s->list[i]->crack_timer.loop)
+			loop_timer_cancel(&s->list[i]->crack_timer);
 		free(s->list[i]);
 	}
 	free(s);
@@ -249,6 +272,10 @@ static struct sensor *add(struct sensors *s, const char *address)
 	x->health.rssi = FEED_NO_RSSI;
 	detector_init(&x->det, &s->cfg);
 	breaks_init(&x->brk, &s->breaks_cfg);
+	if (s->cracks_cfg.merge_ms)
+		cracks_init(&x->cracks, &s->cracks_cfg);
+	else
+		cracks_init(&x->cracks, NULL);
 	x->owner = s;
 	calib_load(s, x);
 	s->list[s->n++] = x;
@@ -398,6 +425,7 @@ void sensors_device_health(struct sensors *s, const struct bluez_device_info *in
 }
 
 static void calibration_end(struct sensors *s, struct sensor *x, const char *refused);
+static void cracks_drain(struct sensors *s, struct sensor *x);
 
 void sensors_device_state(struct sensors *s, const struct bluez_device_info *info)
 {
@@ -417,6 +445,8 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 		if (detector_lost(&x->det, clock_mono_ms()) == DETECTOR_SLOUCH_END)
 			emit_slouch_end(s, x, clock_mono_ms(), "sensor-lost");
 		breaks_lost(&x->brk, clock_mono_ms());
+		cracks_flush(&x->cracks);
+		cracks_drain(s, x);
 		if (x->calibrating)
 			calibration_end(s, x, "sensor lost");
 	}
@@ -588,16 +618,78 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 	emit_posture(s, x, &live, mono);
 }
 
-static void crack(struct sensors *s, struct sensor *x, const struct spine_crack *c)
+static void crack_timer_fire(struct loop_timer *t);
+
+/* Closed crack episodes become crack events; patterns go to the alerts. */
+static void cracks_drain(struct sensors *s, struct sensor *x)
 {
+	int64_t mono = clock_mono_ms(), epoch = clock_epoch_ms(), d;
+	struct cracks_event ce;
 	struct feed_event ev;
 
-	event_init(&ev, x, FEED_EV_CRACK, clock_epoch_ms() - c->age_ms);
-	ev.crack.kind = spine_crack_kind_name(c->kind);
-	ev.crack.intensity = c->intensity;
-	ev.crack.duration_ms = c->duration_ms;
-	ev.crack.count = c->count;
-	store_add_event(s->store, &ev);
+	while (cracks_next(&x->cracks, &ce)) {
+		if (ce.type == CRACKS_EPISODE) {
+			event_init(&ev, x, FEED_EV_CRACK, epoch - (mono - ce.episode.start_ms));
+			ev.crack.kind = spine_crack_kind_name(ce.episode.kind);
+			ev.crack.intensity = ce.episode.intensity;
+			ev.crack.duration_ms = (unsigned)(ce.episode.end_ms - ce.episode.start_ms);
+			ev.crack.count = ce.episode.count;
+			store_add_event(s->store, &ev);
+			if (s->alerts)
+				alert_center_crack(s->alerts, x->address);
+		} else if (s->alerts) {
+			log_info("sensor %s: %u crack episodes since %.0f s ago: %s pattern", x->address,
+				 ce.episodes, (double)(mono - ce.first_ms) / 1000.0,
+				 ce.type == CRACKS_GRINDING ? "repeated grinding" : "self-manipulation");
+			alert_center_pattern(s->alerts, x->address, ce.type == CRACKS_GRINDING ?
+					     ALERT_GRINDING : ALERT_SELF_MANIPULATION);
+		}
+	}
+	if (!s->loop)
+		return;
+	if (!x->crack_timer.loop)
+		loop_timer_init(&x->crack_timer, s->loop, crack_timer_fire, x);
+	d = cracks_next_deadline(&x->cracks);
+	if (d == CRACKS_NO_DEADLINE)
+		loop_timer_cancel(&x->crack_timer);
+	else
+		loop_timer_start(&x->crack_timer, d - mono);
+}
+
+static void crack_timer_fire(struct loop_timer *t)
+{
+	struct sensor *x = t->user;
+
+	cracks_tick(&x->cracks, clock_mono_ms());
+	cracks_drain(x->owner, x);
+}
+
+/* A crack report: it opens or joins an episode (pops within 150 ms are one). */
+static const char *crack(struct sensors *s, struct sensor *x, const struct spine_crack *c)
+{
+	int64_t mono = clock_mono_ms();
+	struct cracks_report r = {
+		.ts_ms = mono - c->age_ms, .kind = c->kind, .intensity = c->intensity,
+		.duration_ms = c->duration_ms, .count = c->count,
+	};
+	const char *bad;
+	struct feed_event ev;
+
+	if (!s->cracks_cfg.merge_ms) {
+		/* merging off: the report is the crack */
+		event_init(&ev, x, FEED_EV_CRACK, clock_epoch_ms() - c->age_ms);
+		ev.crack.kind = spine_crack_kind_name(c->kind);
+		ev.crack.intensity = c->intensity;
+		ev.crack.duration_ms = c->duration_ms;
+		ev.crack.count = c->count;
+		store_add_event(s->store, &ev);
+		if (s->alerts)
+			alert_center_crack(s->alerts, x->address);
+		return NULL;
+	}
+	bad = cracks_feed(&x->cracks, mono, &r);
+	cracks_drain(s, x);
+	return bad;
 }
 
 static void reject(struct sensor *x, size_t len, const char *why)
@@ -656,7 +748,8 @@ void sensors_notification(struct sensors *s, const char *address, enum sw_char_r
 				reject(x, len, drop);
 			return;
 		}
-		crack(s, x, &c);
+		if ((drop = crack(s, x, &c)))
+			reject(x, len, drop);
 		return;
 	default:
 		return;

@@ -16,6 +16,7 @@
 #include "bluez.h"
 #include "breaks.h"
 #include "calibration.h"
+#include "cracks.h"
 #include "detector.h"
 #include "feed_json.h"
 #include "store.h"
@@ -35,6 +36,8 @@ void sensors_attach_loop(struct sensors *s, struct loop *loop);
  * state, and is judged by the new thresholds from its next sample. */
 void sensors_set_detector_config(struct sensors *s, const struct detector_config *cfg);
 void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cfg);
+/* merge_ms 0: every crack report is a crack event at once, and no patterns. */
+void sensors_set_cracks_config(struct sensors *s, const struct cracks_config *cfg);
 /* Slouches, breaks, link state and battery go to the alert center too. */
 void sensors_attach_alerts(struct sensors *s, struct alert_center *ac);
 /* Where calibrations are kept (DIR/calibration/AA-BB-..); before sensors appear. */

@@ -101,6 +101,12 @@ class Daemon:
         # hermetic: a settings file installed on this machine must not change the test
         if '--config' not in args:
             args = ['--config', '/dev/null', *args]
+        # transport tests count one event per crack report: no merging into episodes, no
+        # crack-rate alerts, unless the test asks (suite_alerts.py tests the defaults)
+        if '--crack-merge-ms' not in args:
+            args = ['--crack-merge-ms', '0', *args]
+        if '--disable-alerts' not in args:
+            args = ['--disable-alerts', 'crack-rate', *args]
         self.argv = [binary, '--listen', f'127.0.0.1:{self.port}', '--web-root', web_root,
                      '-v', *args]
         with open(self.stderr_path, 'wb') as err:

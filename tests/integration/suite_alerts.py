@@ -159,3 +159,44 @@ async def t_alerts(env):
     check(got.get('type') == 'alert' and got.get('id') == raised['id']
           and got.get('rule') == 'sensor-lost' and got.get('state') == 'raised'
           and got.get('sensor') == sound.address, f'hook input {got}')
+
+
+@test('crack-episodes-and-patterns',
+      daemon_args=('--crack-merge-ms', '150', '--disable-alerts', ''))
+async def t_crack_episodes(env):
+    """The defaults: pop reports within 150 ms are one crack with their pops summed; three
+    crack episodes within a minute raise the self-manipulation alert, once."""
+    fake, sound = env.fake, env.sound
+    await env.streaming()
+    await asyncio.sleep(0.5)   # the priming cracks' episode is closed
+    async with await Feed.open(env.port) as f:
+        last = (await f.next(what='hello'))['last_seq']
+        for intensity, count in ((30, 1), (70, 2), (50, 1)):
+            fake.send_crack(sound, kind='pop', intensity=intensity, duration_ms=20, count=count)
+            await asyncio.sleep(0.03)
+        ev = await f.wait_for(lambda m: m['type'] == 'event' and m.get('kind') == 'crack'
+                              and m['seq'] > last, 3, 'the merged crack')
+        check(ev['crack'] == 'pop' and ev['intensity'] == 70 and ev['count'] == 4
+              and ev['sensor'] == sound.address and 40 <= ev['duration_ms'] <= 400,
+              f'three pop reports within 150 ms should be one crack of 4 pops: {ev}')
+        await f.drain(0.4)
+        cracks = [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'crack'
+                  and m['seq'] > last]
+        check(len(cracks) == 1, f'{len(cracks)} crack events for one burst: {cracks}')
+        # two more episodes a little apart: a click, then a pop
+        fake.send_crack(sound, kind='click', intensity=40, duration_ms=10, count=1)
+        await asyncio.sleep(0.4)
+        fake.send_crack(sound, kind='pop', intensity=60, duration_ms=15, count=1)
+        alert = await f.wait_for(lambda m: m['type'] == 'event' and m.get('kind') == 'alert'
+                                 and m.get('rule') == 'self-manipulation', 3,
+                                 'a self-manipulation alert')
+        check(alert['state'] == 'raised' and alert['sensor'] == sound.address
+              and 'diagnos' not in alert['message'].lower(), f'alert {alert}')
+        await f.drain(0.5)
+        kinds = [(m.get('kind'), m.get('crack')) for m in f.messages
+                 if m['type'] == 'event' and m['seq'] > last and m.get('kind') != 'sensor']
+        check(kinds.count(('crack', 'click')) == 1 and kinds.count(('crack', 'pop')) == 2,
+              f'events after the burst: {kinds}')
+        raised = [m for m in f.messages if m['type'] == 'event' and m.get('kind') == 'alert'
+                  and m.get('state') == 'raised']
+        check(len(raised) == 1, f'the pattern raised {len(raised)} alerts: {raised}')

@@ -237,7 +237,14 @@ class DaemonEnv:
         self.daemon_log = os.path.join(self.sb.tmpdir, "daemon.log")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.sb.address)
         logf = open(self.daemon_log, "ab")
-        args = [self.daemon_path, "--config", "/dev/null", "--listen", "127.0.0.1:%d" % self.port] + self.daemon_args
+        # one crack event per report (no merging into episodes, no crack-rate alerts): the
+        # tests and the benchmark count them; tests/integration/suite_alerts.py covers those
+        extra = []
+        if "--crack-merge-ms" not in self.daemon_args:
+            extra += ["--crack-merge-ms", "0"]
+        if "--disable-alerts" not in self.daemon_args:
+            extra += ["--disable-alerts", "crack-rate"]
+        args = [self.daemon_path, "--config", "/dev/null", "--listen", "127.0.0.1:%d" % self.port] + extra + self.daemon_args
         self.daemon = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                        stdout=logf, stderr=logf)
         logf.close()

@@ -92,6 +92,8 @@ static void assert_same_config(const struct sw_config *a, const struct sw_config
 	assert_int_equal(a->breaks.interval_ms, b->breaks.interval_ms);
 	assert_string_equal(a->hook, b->hook);
 	assert_int_equal(a->hook_timeout_ms, b->hook_timeout_ms);
+	assert_memory_equal(a->alerts.enabled, b->alerts.enabled, sizeof(a->alerts.enabled));
+	assert_int_equal(a->cracks.merge_ms, b->cracks.merge_ms);
 }
 
 static const char *temp_file_path(void)
@@ -129,7 +131,7 @@ static void test_sample_uncommented_is_defaults(void **state)
 		}
 		n += (size_t)sprintf(out + n, "%s\n", line);
 	}
-	assert_true(settings >= 26);   /* every setting is in the sample */
+	assert_true(settings >= 28);   /* every setting is in the sample */
 	defaults(&def);
 	defaults(&c);
 	if (config_load(&c, temp_file(out), false, err, sizeof(err)))
@@ -201,8 +203,8 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_error("[server]\nlisten = 127.0.0.1:1\nfoo = 1\n", 3, "unknown key 'foo' in [server]");
-	expect_error("[posture]\n\n[cracks]\nx = 1\n", 4,
-		     "unknown section [cracks] (known: server, sensors, posture, alerts)");
+	expect_error("[posture]\n\n[sparks]\nx = 1\n", 4,
+		     "unknown section [sparks] (known: server, sensors, posture, cracks, alerts)");
 	expect_error("threshold_deg = 3\n", 1, "'threshold_deg' is outside any [section]");
 	expect_error("[posture]\nthreshold_deg = 15\nthreshold_deg = 16\n", 3,
 		     "[posture] threshold_deg is set twice");
@@ -228,6 +230,9 @@ static void test_errors(void **state)
 		     "[alerts] hook: 'notify-send': the command must be an absolute path");
 	expect_error("[alerts]\nbreak_interval_min = 2\n", 2,
 		     "[alerts] break_interval_min: '2' is not a whole number from 5 to 480");
+	expect_error("[alerts]\ndisable = crack-rate, nagging\n", 2,
+		     "[alerts] disable: 'nagging' is not an alert rule (slouch-long, no-break, "
+		     "crack-rate, grinding, self-manipulation, sensor-lost, battery-low)");
 	expect_error("[server]\nlisten\n", 2, "not a 'key = value' line or a [section]");
 	expect_error("[server\nlisten = x:1\n", 1, "not a 'key = value' line or a [section]");
 }
