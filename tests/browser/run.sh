@@ -109,7 +109,7 @@ wait_for 15 "the simulator to own org.bluez" bluez_up
 # 3. the daemon on a free loopback port, with a short slouch delay
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') \
 	|| fail_setup "could not find a free port"
-"$DAEMON" --config /dev/null --listen "127.0.0.1:$PORT" --web-root "$ROOT/web" --slouch-delay 2 -v >"$TMP/daemon.log" 2>&1 &
+"$DAEMON" --config /dev/null --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" --web-root "$ROOT/web" --slouch-delay 2 -v >"$TMP/daemon.log" 2>&1 &
 PIDS+=($!)
 DAEMON_PID=$!
 port_open() {

@@ -101,6 +101,9 @@ class Daemon:
         # hermetic: a settings file installed on this machine must not change the test
         if '--config' not in args:
             args = ['--config', '/dev/null', *args]
+        # and so must the state kept across restarts (calibrations, the per-day record)
+        if '--state-dir' not in args:
+            args = ['--state-dir', os.path.join(tmpdir, 'state'), *args]
         # transport tests count one event per crack report: no merging into episodes, no
         # crack-rate alerts, unless the test asks (suite_alerts.py tests the defaults)
         if '--crack-merge-ms' not in args:

@@ -244,6 +244,9 @@ class DaemonEnv:
             extra += ["--crack-merge-ms", "0"]
         if "--disable-alerts" not in self.daemon_args:
             extra += ["--disable-alerts", "crack-rate"]
+        # state kept across restarts of this daemon, never the machine's
+        if "--state-dir" not in self.daemon_args:
+            extra += ["--state-dir", os.path.join(self.sb.tmpdir, "state")]
         args = [self.daemon_path, "--config", "/dev/null", "--listen", "127.0.0.1:%d" % self.port] + extra + self.daemon_args
         self.daemon = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                        stdout=logf, stderr=logf)

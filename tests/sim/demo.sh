@@ -105,9 +105,15 @@ done
 
 # -- the daemon (with built-in settings unless a --config is given: the machine's own
 # /etc/spinewatch/spinewatchd.conf is for the real service)
+# and its state (calibrations, the per-day record) in the demo's own folder unless a
+# --state-dir is given: simulated wear must not land in the real service's record.
 CONFIG=(--config /dev/null)
-for a in "$@"; do case "$a" in -c|--config|--config=*) CONFIG=();; esac; done
-DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS "$DAEMON" "${CONFIG[@]}" --listen "$HOST:$PORT" "$@" </dev/null &
+STATE=(--state-dir "$TMP/state")
+for a in "$@"; do case "$a" in
+    -c|--config|--config=*) CONFIG=();;
+    --state-dir|--state-dir=*) STATE=();;
+esac; done
+DBUS_SYSTEM_BUS_ADDRESS=$ADDRESS "$DAEMON" "${CONFIG[@]}" "${STATE[@]}" --listen "$HOST:$PORT" "$@" </dev/null &
 DAEMON_PID=$!
 listening=
 for _ in $(seq 200); do
