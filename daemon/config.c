@@ -18,7 +18,7 @@ enum setting_id {
 	S_SENSOR_PERIOD,
 	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
 	S_SLOUCH_LONG, S_BREAK_INTERVAL, S_SENSOR_LOST, S_BATTERY_LOW, S_BATTERY_CLEAR, S_COOLDOWN,
-	S_HOOK, S_HOOK_TIMEOUT, S_DISABLE, S_MERGE,
+	S_HOOK, S_HOOK_TIMEOUT, S_DISABLE, S_MERGE, S_CRACK_FLOOR, S_CRACK_FACTOR, S_CRACK_CAP,
 	S_COUNT
 };
 
@@ -54,6 +54,9 @@ static const struct setting {
 	[S_HOOK_TIMEOUT] = { "alerts", "hook_timeout_s", NULL, false },
 	[S_DISABLE] = { "alerts", "disable", "disable-alerts", false },
 	[S_MERGE] = { "cracks", "merge_ms", "crack-merge-ms", false },
+	[S_CRACK_FLOOR] = { "alerts", "crack_rate_floor", NULL, false },
+	[S_CRACK_FACTOR] = { "alerts", "crack_rate_factor", NULL, false },
+	[S_CRACK_CAP] = { "alerts", "crack_rate_cap", NULL, false },
 };
 
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
@@ -242,6 +245,14 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 			return -1;
 		c->alerts.sensor_lost_ms = (int64_t)ul * 1000;
 		return 0;
+	case S_CRACK_FLOOR:
+	case S_CRACK_CAP:
+		if (parse_ulong(v, 1, ALERTS_CRACK_CAP_MAX, &ul, err, errlen))
+			return -1;
+		*(id == S_CRACK_FLOOR ? &c->alerts.crack_floor : &c->alerts.crack_cap) = (unsigned)ul;
+		return 0;
+	case S_CRACK_FACTOR:
+		return parse_double(v, 1, 100, &c->alerts.crack_factor, err, errlen);
 	case S_BATTERY_LOW:
 	case S_BATTERY_CLEAR:
 		if (parse_ulong(v, 1, 100, &ul, err, errlen))
@@ -429,6 +440,8 @@ const char *config_check(const struct sw_config *c)
 		return "[sensors] backoff_max_ms must not be below backoff_min_ms";
 	if (c->alerts.battery_clear_pct <= c->alerts.battery_low_pct)
 		return "[alerts] battery_clear_pct must be above battery_low_pct";
+	if (c->alerts.crack_floor > c->alerts.crack_cap)
+		return "[alerts] crack_rate_floor must not be above crack_rate_cap";
 	if (config_hook_argv(c, buf, sizeof(buf), argv) < 0)
 		return "[alerts] hook: more than 16 words";
 	if (alerts_config_check(&c->alerts))

@@ -88,6 +88,9 @@ static void assert_same_config(const struct sw_config *a, const struct sw_config
 	assert_int_equal(a->alerts.sensor_lost_ms, b->alerts.sensor_lost_ms);
 	assert_int_equal(a->alerts.battery_low_pct, b->alerts.battery_low_pct);
 	assert_int_equal(a->alerts.battery_clear_pct, b->alerts.battery_clear_pct);
+	assert_int_equal(a->alerts.crack_floor, b->alerts.crack_floor);
+	assert_int_equal(a->alerts.crack_cap, b->alerts.crack_cap);
+	assert_true(a->alerts.crack_factor == b->alerts.crack_factor);
 	assert_memory_equal(a->alerts.cooldown_ms, b->alerts.cooldown_ms, sizeof(a->alerts.cooldown_ms));
 	assert_int_equal(a->breaks.interval_ms, b->breaks.interval_ms);
 	assert_string_equal(a->hook, b->hook);
@@ -273,6 +276,16 @@ static void test_cross_checks_and_options(void **state)
 	defaults(&c);
 	assert_int_equal(config_set(&c, "alerts", "battery_clear_pct", "10", err, sizeof(err)), 0);
 	assert_string_equal(config_check(&c), "[alerts] battery_clear_pct must be above battery_low_pct");
+	defaults(&c);
+	assert_int_equal(config_set(&c, "alerts", "crack_rate_floor", "30", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[alerts] crack_rate_floor must not be above crack_rate_cap");
+	assert_int_equal(config_set(&c, "alerts", "crack_rate_cap", "40", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "alerts", "crack_rate_factor", "2.5", err, sizeof(err)), 0);
+	assert_null(config_check(&c));
+	assert_true(c.alerts.crack_floor == 30 && c.alerts.crack_cap == 40 &&
+		    c.alerts.crack_factor == 2.5);
+	assert_int_equal(config_set(&c, "alerts", "crack_rate_factor", "0.5", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "alerts", "crack_rate_cap", "1001", err, sizeof(err)), -1);
 	defaults(&c);
 	assert_int_equal(config_set(&c, "alerts", "hook", "/usr/bin/logger -t spinewatch", err,
 				    sizeof(err)), 0);
