@@ -143,9 +143,12 @@ void alert_center_break_due(struct alert_center *ac, const char *sensor, bool du
 	rearm(ac);
 }
 
-void alert_center_crack(struct alert_center *ac, const char *sensor)
+void alert_center_crack(struct alert_center *ac, const char *sensor, double baseline_per_hour)
 {
-	alerts_crack(ac->engine, now(), sensor);
+	struct alert_clock t = now();
+
+	alerts_crack_baseline(ac->engine, t, sensor, baseline_per_hour);
+	alerts_crack(ac->engine, t, sensor);
 	rearm(ac);
 }
 

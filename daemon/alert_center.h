@@ -35,7 +35,9 @@ void alert_center_slouch(struct alert_center *ac, const char *sensor, bool slouc
 			 int64_t since_mono);
 void alert_center_break_due(struct alert_center *ac, const char *sensor, bool due,
 			    int64_t sitting_ms);
-void alert_center_crack(struct alert_center *ac, const char *sensor);
+/* One crack episode, with the wearer's usual cracks per hour for this hour
+ * of day (stats_keeper_baseline(); ALERTS_NO_BASELINE: none yet). */
+void alert_center_crack(struct alert_center *ac, const char *sensor, double baseline_per_hour);
 void alert_center_pattern(struct alert_center *ac, const char *sensor, enum alert_rule rule);
 void alert_center_streaming(struct alert_center *ac, const char *sensor, bool streaming);
 void alert_center_battery(struct alert_center *ac, const char *sensor, int percent);

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "log.h"
 
 #define SENSORS_IN_HELLO SENSORS_MAX
@@ -128,7 +130,10 @@ static void build_hello(struct feed *f, struct pss *pss)
 		h.alerts = alerts;
 		h.n_alerts = f->cfg.alerts(f->cfg.user, alerts, ALERTS_IN_HELLO);
 	}
+	if (f->cfg.stats)
+		h.stats = f->cfg.stats(f->cfg.user, NULL);
 	json = feed_encode_hello(&h, &len);
+	json_decref(h.stats);
 	if (!json)
 		return;
 	pss->hello = malloc(LWS_PRE + len);
@@ -252,6 +257,31 @@ static bool queue_reply(struct pss *pss, const char *tag, bool ok, const char *w
 	return true;
 }
 
+/* The answer to a stats command: a reply carrying the stats object. */
+static bool queue_stats(struct feed *f, struct pss *pss, const struct feed_command *cmd)
+{
+	json_t *st;
+	char *json, *r;
+	size_t n;
+
+	if (pss->n_replies >= FEED_MAX_REPLIES)
+		return false;
+	st = f->cfg.stats ? f->cfg.stats(f->cfg.user, cmd->sensor[0] ? cmd->sensor : NULL) : NULL;
+	if (!st)
+		return queue_reply(pss, cmd->tag, false, "unavailable", "statistics are not available");
+	json = feed_encode_stats_reply(cmd->tag, st, &n);
+	json_decref(st);
+	if (!json)
+		return queue_reply(pss, cmd->tag, false, "internal", "cannot encode the statistics");
+	r = malloc(LWS_PRE + n + 1);
+	if (r) {
+		memcpy(r + LWS_PRE, json, n + 1);
+		pss->replies[pss->n_replies++] = r;
+	}
+	free(json);
+	return r != NULL;
+}
+
 /* One whole client message: parse, run, queue the reply. false: close it. */
 static bool client_message(struct feed *f, struct pss *pss, const char *msg, size_t len)
 {
@@ -262,6 +292,8 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 		log_rl(&f->rl_client, LOG_INFO, "feed: refused a client message (%s)", code);
 		return queue_reply(pss, cmd.tag, false, code, message);
 	}
+	if (cmd.type == FEED_CMD_STATS)
+		return queue_stats(f, pss, &cmd);
 	if (!f->cfg.command)
 		return queue_reply(pss, cmd.tag, false, "unavailable", "commands are not available");
 	if (f->cfg.command(f->cfg.user, &cmd, &result, &code, &message))

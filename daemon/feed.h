@@ -36,6 +36,10 @@ struct feed_config {
 			const char **code, const char **message);
 	/* Active alerts for hello; NULL: none. */
 	size_t (*alerts)(void *user, struct feed_alert_info *out, size_t max);
+	/* The stats object (stats_keeper.h, without "type") for hello and the
+	 * stats command, a new reference; sensor NULL means all. NULL callback or
+	 * result: hello has no "stats" and the command is refused as unavailable. */
+	struct json_t *(*stats)(void *user, const char *sensor_or_NULL);
 	void *user;
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alert_center.h"
+#include "stats_keeper.h"
 #include "bluez.h"
 #include "config.h"
 #include "detector.h"
@@ -215,6 +216,7 @@ struct running {
 	struct sensors *sensors;
 	struct bluez *bz;
 	struct alert_center *alerts;
+	struct stats_keeper *stats;
 };
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
@@ -241,6 +243,8 @@ static bool feed_command(void *user, const struct feed_command *cmd, const char 
 	case FEED_CMD_CALIBRATE:
 		*result = "started";
 		return sensors_calibrate(run->sensors, cmd->sensor, code, message);
+	case FEED_CMD_STATS:   /* answered by the feed itself (feed_stats) */
+		break;
 	}
 	*code = "unknown-command";
 	*message = "unknown command";
@@ -252,6 +256,17 @@ static size_t feed_alerts(void *user, struct feed_alert_info *out, size_t max)
 	struct running *run = user;
 
 	return run->alerts ? alert_center_active(run->alerts, out, max) : 0;
+}
+
+static json_t *feed_stats(void *user, const char *sensor_or_NULL)
+{
+	struct running *run = user;
+	json_t *o = run->stats ? stats_keeper_json(run->stats, clock_epoch_ms(), sensor_or_NULL) :
+				 NULL;
+
+	if (o)
+		json_object_del(o, "type");
+	return o;
 }
 
 static void reload(void *user)
@@ -344,7 +359,8 @@ int main(int argc, char **argv)
 	store = store_new(o.cfg.ring_size);
 	sensors = store ? sensors_new(store, &o.cfg.det) : NULL;
 	alerts = store ? alert_center_new(store, &o.cfg.alerts) : NULL;
-	if (!sensors || !alerts) {
+	run.stats = stats_keeper_new(o.cfg.state_dir);
+	if (!sensors || !alerts || !run.stats) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -352,13 +368,15 @@ int main(int argc, char **argv)
 	sensors_set_breaks_config(sensors, &o.cfg.breaks);
 	sensors_set_cracks_config(sensors, &o.cfg.cracks);
 	sensors_attach_alerts(sensors, alerts);
+	sensors_attach_stats(sensors, run.stats);
 	run.o = &o;
 	run.sensors = sensors;
 	run.alerts = alerts;
 	feed = feed_new(&(struct feed_config){
 		.store = store, .sensors = sensors, .detector = &o.cfg.det,
 		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.cfg.max_clients,
-		.command = feed_command, .alerts = feed_alerts, .user = &run });
+		.command = feed_command, .alerts = feed_alerts, .stats = feed_stats,
+		.user = &run });
 	if (!feed)
 		goto out;
 	if (server_start(&srv, &(struct server_config){
@@ -372,6 +390,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sensors_attach_loop(sensors, loop);
+	stats_keeper_attach_loop(run.stats, loop);
 	{
 		struct alert_hook_config h;
 		char buf[CONFIG_PATH_MAX];
@@ -411,6 +430,9 @@ out:
 	bluez_free(bz);
 	alert_center_free(alerts);   /* before the loop: it kills running hooks */
 	alerts = NULL;
+	sensors_attach_stats(sensors, NULL);
+	stats_keeper_free(run.stats);   /* saves the day; before the loop (its timer) */
+	run.stats = NULL;
 	if (loop)
 		loop_detach_dbus(loop);
 	if (conn) {

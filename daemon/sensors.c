@@ -14,12 +14,12 @@
 #include "thingy52.h"
 #include "alert_center.h"
 #include "cracks.h"
+#include "statefile.h"
+#include "stats_keeper.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct sensor {
@@ -47,6 +47,7 @@ struct sensor {
 	bool live_pending;
 	bool last_calibrating, last_slouching;
 	int64_t onset_mono, onset_epoch;
+	int64_t sit_epoch;          /* the last posture sample's time, for sitting spans */
 	struct log_ratelimit rl;
 };
 
@@ -56,6 +57,7 @@ struct sensors {
 	struct loop_timer status_timer;
 	int64_t flush_due;          /* when status_timer fires (mono), while armed */
 	struct alert_center *alerts;
+	struct stats_keeper *stats;
 	char state_dir[512];
 	struct breaks_config breaks_cfg;
 	struct calibration_config calib_cfg;
@@ -96,6 +98,11 @@ void sensors_attach_loop(struct sensors *s, struct loop *loop)
 	loop_timer_init(&s->status_timer, loop, status_fire, s);
 }
 
+void sensors_attach_stats(struct sensors *s, struct stats_keeper *k)
+{
+	s->stats = k;
+}
+
 void sensors_attach_alerts(struct sensors *s, struct alert_center *ac)
 {
 	s->alerts = ac;
@@ -133,7 +140,8 @@ void sensors_set_cracks_config(struct sensors *s, const struct cracks_config *cf
 
 /* ---- stored calibrations: STATE_DIR/calibration/AA-BB-CC-DD-EE-FF --------- */
 
-static void calib_path(const struct sensors *s, const char *address, char *out, size_t len)
+/* "calibration/AA-BB-CC-DD-EE-FF", relative to the state directory */
+static void calib_name(const char *address, char *out, size_t len)
 {
 	char name[FEED_ADDRESS_LEN];
 	size_t i;
@@ -141,64 +149,49 @@ static void calib_path(const struct sensors *s, const char *address, char *out, 
 	for (i = 0; address[i] && i < sizeof(name) - 1; i++)
 		name[i] = address[i] == ':' ? '-' : address[i];
 	name[i] = '\0';
-	snprintf(out, len, "%s/calibration/%s", s->state_dir, name);
+	snprintf(out, len, "calibration/%s", name);
 }
 
 static void calib_load(struct sensors *s, struct sensor *x)
 {
-	char path[600], line[CALIBRATION_LINE_MAX + 2];
+	char name[64];
 	double unit[3];
 	const char *bad;
-	FILE *f;
+	char *text, *nl;
 
 	if (!s->state_dir[0])
 		return;
-	calib_path(s, x->address, path, sizeof(path));
-	if (!(f = fopen(path, "re"))) {
+	calib_name(x->address, name, sizeof(name));
+	text = statefile_read(s->state_dir, name, CALIBRATION_LINE_MAX + 2, NULL);
+	if (!text) {
 		if (errno != ENOENT)
-			log_warn("sensor %s: cannot read its calibration %s: %s", x->address, path,
-				 strerror(errno));
+			log_warn("sensor %s: cannot read its calibration %s/%s: %s", x->address,
+				 s->state_dir, name, strerror(errno));
 		return;
 	}
-	if (!fgets(line, sizeof(line), f))
-		line[0] = '\0';
-	fclose(f);
-	if ((bad = calibration_parse(line, unit)) || !detector_set_baseline(&x->det, unit)) {
-		log_warn("sensor %s: ignoring its stored calibration %s (%s)", x->address, path,
-			 bad ? bad : "not a unit vector");
+	if ((nl = strchr(text, '\n')))
+		nl[1] = '\0';
+	bad = calibration_parse(text, unit);
+	free(text);
+	if (bad || !detector_set_baseline(&x->det, unit)) {
+		log_warn("sensor %s: ignoring its stored calibration %s/%s (%s)", x->address,
+			 s->state_dir, name, bad ? bad : "not a unit vector");
 		return;
 	}
-	log_info("sensor %s: upright baseline from %s", x->address, path);
+	log_info("sensor %s: upright baseline from %s/%s", x->address, s->state_dir, name);
 }
 
 /* Write-then-rename, so a crash never leaves half a calibration. */
 static bool calib_save(struct sensors *s, struct sensor *x, const double unit[3])
 {
-	char path[600], tmp[620], dir[560], line[CALIBRATION_LINE_MAX];
+	char name[64], line[CALIBRATION_LINE_MAX];
 	size_t n = calibration_format(unit, line, sizeof(line));
-	int fd;
-	bool ok;
 
 	if (!s->state_dir[0] || !n)
 		return false;
-	snprintf(dir, sizeof(dir), "%s/calibration", s->state_dir);
-	if (mkdir(s->state_dir, 0750) < 0 && errno != EEXIST)
-		goto fail;
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		goto fail;
-	calib_path(s, x->address, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		goto fail;
-	ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		goto fail;
-	}
-	return true;
-fail:
+	calib_name(x->address, name, sizeof(name));
+	if (statefile_write(s->state_dir, name, line, n) == 0)
+		return true;
 	log_warn("sensor %s: calibration applied but not stored under %s: %s", x->address,
 		 s->state_dir, strerror(errno));
 	return false;
@@ -306,8 +299,32 @@ static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, c
 	ev.slouch.peak_deg = x->det.peak;
 	ev.slouch.reason = reason;
 	store_add_event(s->store, &ev);
+	if (s->stats)
+		stats_keeper_slouch(s->stats, x->address, x->onset_epoch, x->onset_epoch + duration);
 	if (s->alerts)
 		alert_center_slouch(s->alerts, x->address, false, 0);
+}
+
+/* A crack event: stored, counted in the day's record, judged against the
+ * wearer's usual rate for this hour. */
+static void emit_crack(struct sensors *s, struct sensor *x, int64_t ts, enum spine_crack_kind kind,
+		       unsigned intensity, unsigned duration_ms, unsigned count)
+{
+	struct feed_event ev;
+	int64_t now = clock_epoch_ms();
+
+	event_init(&ev, x, FEED_EV_CRACK, ts);
+	ev.crack.kind = spine_crack_kind_name(kind);
+	ev.crack.intensity = intensity;
+	ev.crack.duration_ms = duration_ms;
+	ev.crack.count = count;
+	store_add_event(s->store, &ev);
+	if (s->stats)
+		stats_keeper_crack(s->stats, x->address, ts, ev.crack.kind, count);
+	if (s->alerts)
+		alert_center_crack(s->alerts, x->address, s->stats ?
+				   stats_keeper_baseline(s->stats, x->address, now) :
+				   ALERTS_NO_BASELINE);
 }
 
 static void emit_status(struct sensors *s, struct sensor *x)
@@ -558,7 +575,7 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 	int64_t mono = clock_mono_ms(), now = clock_epoch_ms();
 	enum detector_output out;
 	struct feed_posture live;
-	bool calibrating, slouching;
+	bool calibrating, slouching, was_sitting;
 	enum breaks_output brk;
 
 	if (x->calibrating) {
@@ -596,7 +613,17 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 		emit_slouch_end(s, x, mono, "upright");
 	}
 	calibrating = x->det.state == DETECTOR_CALIBRATING;
+	/* sitting time: from the previous sample while the sitting timer ran on */
+	was_sitting = x->brk.state == BREAKS_SITTING && mono - x->brk.last_ms < x->brk.cfg.gap_ms;
 	brk = breaks_feed(&x->brk, mono, p->x, p->y, p->z, calibrating ? NAN : x->det.angle);
+	if (s->stats && brk != BREAKS_DROPPED) {
+		if (was_sitting && x->sit_epoch && now > x->sit_epoch)
+			stats_keeper_sitting(s->stats, x->address, x->sit_epoch, now);
+		if (brk == BREAKS_START)
+			stats_keeper_break(s->stats, x->address, now);
+	}
+	if (brk != BREAKS_DROPPED)
+		x->sit_epoch = now;
 	if (s->alerts && (brk == BREAKS_DUE || brk == BREAKS_START))
 		alert_center_break_due(s->alerts, x->address, brk == BREAKS_DUE,
 				       breaks_sitting_ms(&x->brk, mono));
@@ -625,18 +652,12 @@ static void cracks_drain(struct sensors *s, struct sensor *x)
 {
 	int64_t mono = clock_mono_ms(), epoch = clock_epoch_ms(), d;
 	struct cracks_event ce;
-	struct feed_event ev;
 
 	while (cracks_next(&x->cracks, &ce)) {
 		if (ce.type == CRACKS_EPISODE) {
-			event_init(&ev, x, FEED_EV_CRACK, epoch - (mono - ce.episode.start_ms));
-			ev.crack.kind = spine_crack_kind_name(ce.episode.kind);
-			ev.crack.intensity = ce.episode.intensity;
-			ev.crack.duration_ms = (unsigned)(ce.episode.end_ms - ce.episode.start_ms);
-			ev.crack.count = ce.episode.count;
-			store_add_event(s->store, &ev);
-			if (s->alerts)
-				alert_center_crack(s->alerts, x->address);
+			emit_crack(s, x, epoch - (mono - ce.episode.start_ms), ce.episode.kind,
+				   ce.episode.intensity,
+				   (unsigned)(ce.episode.end_ms - ce.episode.start_ms), ce.episode.count);
 		} else if (s->alerts) {
 			log_info("sensor %s: %u crack episodes since %.0f s ago: %s pattern", x->address,
 				 ce.episodes, (double)(mono - ce.first_ms) / 1000.0,
@@ -673,18 +694,11 @@ static const char *crack(struct sensors *s, struct sensor *x, const struct spine
 		.duration_ms = c->duration_ms, .count = c->count,
 	};
 	const char *bad;
-	struct feed_event ev;
 
 	if (!s->cracks_cfg.merge_ms) {
 		/* merging off: the report is the crack */
-		event_init(&ev, x, FEED_EV_CRACK, clock_epoch_ms() - c->age_ms);
-		ev.crack.kind = spine_crack_kind_name(c->kind);
-		ev.crack.intensity = c->intensity;
-		ev.crack.duration_ms = c->duration_ms;
-		ev.crack.count = c->count;
-		store_add_event(s->store, &ev);
-		if (s->alerts)
-			alert_center_crack(s->alerts, x->address);
+		emit_crack(s, x, clock_epoch_ms() - c->age_ms, c->kind, c->intensity, c->duration_ms,
+			   c->count);
 		return NULL;
 	}
 	bad = cracks_feed(&x->cracks, mono, &r);

@@ -38,6 +38,9 @@ void sensors_set_detector_config(struct sensors *s, const struct detector_config
 void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cfg);
 /* merge_ms 0: every crack report is a crack event at once, and no patterns. */
 void sensors_set_cracks_config(struct sensors *s, const struct cracks_config *cfg);
+struct stats_keeper;
+/* Crack episodes, slouches, breaks and sitting time go into the day's record. */
+void sensors_attach_stats(struct sensors *s, struct stats_keeper *k);
 /* Slouches, breaks, link state and battery go to the alert center too. */
 void sensors_attach_alerts(struct sensors *s, struct alert_center *ac);
 /* Where calibrations are kept (DIR/calibration/AA-BB-..); before sensors appear. */

@@ -264,6 +264,10 @@ char *feed_encode_hello(const struct feed_hello *h, size_t *len)
 		      "alerts", alerts);
 	if (!o)
 		return NULL;
+	if (h->stats && json_object_set(o, "stats", h->stats) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	out = json_dumps(o, DUMP_FLAGS);
 	json_decref(o);
 	if (out && len)
@@ -333,13 +337,38 @@ int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
 			CMD_ERR("bad-command", "calibrate needs \"sensor\": AA:BB:CC:DD:EE:FF");
 		for (i = 0; i < 17; i++)
 			out->sensor[i] = (char)toupper((unsigned char)json_string_value(v)[i]);
+	} else if (!strcmp(type, "stats")) {
+		out->type = FEED_CMD_STATS;
+		v = json_object_get(o, "sensor");
+		if (v && (!json_is_string(v) || !is_address(json_string_value(v))))
+			CMD_ERR("bad-command", "stats takes an optional \"sensor\": AA:BB:CC:DD:EE:FF");
+		for (i = 0; v && i < 17; i++)
+			out->sensor[i] = (char)toupper((unsigned char)json_string_value(v)[i]);
 	} else {
-		CMD_ERR("unknown-command", "known commands: ack, calibrate");
+		CMD_ERR("unknown-command", "known commands: ack, calibrate, stats");
 	}
 	r = 0;
 out:
 	json_decref(o);
 	return r;
+}
+
+char *feed_encode_stats_reply(const char *tag, json_t *stats, size_t *len)
+{
+	json_t *t = json_loads(tag ? tag : "null", JSON_DECODE_ANY, NULL), *o;
+	char *out;
+
+	if (!t)
+		t = json_null();
+	o = json_pack("{s:s, s:o, s:b, s:s, s:O}", "type", "reply", "id", t, "ok", 1,
+		      "result", "ok", "stats", stats);
+	if (!o)
+		return NULL;
+	out = json_dumps(o, DUMP_FLAGS);
+	json_decref(o);
+	if (out && len)
+		*len = strlen(out);
+	return out;
 }
 
 int feed_encode_reply(const char *tag, bool ok, const char *result_or_code, const char *message,

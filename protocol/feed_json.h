@@ -107,6 +107,9 @@ struct feed_hello {
 	size_t n_sensors;
 	const struct feed_alert_info *alerts;
 	size_t n_alerts;
+	/* the aggregation (daemon/stats.h's object without "type"), borrowed;
+	 * NULL: hello has no "stats" */
+	struct json_t *stats;
 };
 
 /* ---- client commands (websocket-feed.md, "Client messages") ---- */
@@ -114,6 +117,7 @@ struct feed_hello {
 enum feed_command_type {
 	FEED_CMD_ACK,          /* {"type":"ack","alert":ID} */
 	FEED_CMD_CALIBRATE,    /* {"type":"calibrate","sensor":"AA:BB:CC:DD:EE:FF"} */
+	FEED_CMD_STATS,        /* {"type":"stats"} or with "sensor":"AA:.." (else sensor "") */
 };
 
 struct feed_command {
@@ -147,6 +151,11 @@ int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap);
 int feed_encode_status(const struct feed_status *st, char *buf, size_t cap);
 int feed_encode_gap(uint64_t from, uint64_t to, char *buf, size_t cap);
 int feed_encode_error(const char *code, const char *message, char *buf, size_t cap);
+/*
+ * The reply to a stats command: {"type":"reply","id":TAG,"ok":true,
+ * "result":"ok","stats":STATS} with STATS borrowed; malloc'd, *len set.
+ */
+char *feed_encode_stats_reply(const char *tag, struct json_t *stats, size_t *len);
 /* hello has no size bound (sensor list): returns malloc'd JSON, *len set */
 char *feed_encode_hello(const struct feed_hello *h, size_t *len);
 

@@ -31,7 +31,8 @@ import suite  # noqa: E402
 import suite_real_world  # noqa: E402,F401  (registers its tests in suite.TESTS)
 import suite_settings  # noqa: E402,F401  (likewise)
 import suite_alerts  # noqa: E402,F401  (likewise)
-from procs import Daemon, PrivateBus, TestFailure  # noqa: E402
+import suite_stats  # noqa: E402,F401  (likewise)
+from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SETUP_SLACK = 60  # seconds on top of a test's own deadline for setup and teardown
@@ -54,6 +55,8 @@ class Env:
     def __init__(self, binary, test, tmpdir):
         self.tmpdir = tmpdir
         self.repo = REPO
+        self.binary = binary
+        self.daemon_args = test.daemon_args
         self.daemon = None
         self.fake = None
         self.fakes = []  # every fake BlueZ started, the current one last
@@ -72,6 +75,16 @@ class Env:
         except BaseException:
             self.close()
             raise
+
+    def restart_daemon(self):
+        """Stop the daemon with SIGTERM (it must shut down cleanly) and start it again with the
+        same arguments; env.port is the new one's."""
+        problems = self.daemon.stop()
+        self.daemon = None
+        check(not problems, 'restarting spinewatchd: ' + '; '.join(problems))
+        self.daemon = Daemon(self.binary, self.bus.address, self.tmpdir,
+                             os.path.join(REPO, 'web'), self.daemon_args)
+        self.port = self.daemon.port
 
     def start_bluez(self, populate=None):
         """Start a fake BlueZ (a new process, so a new unique name; it takes org.bluez over if

@@ -214,6 +214,8 @@ static void reencode_hello(json_t *o, const char *line)
 		h.alerts = infos;
 		h.n_alerts = json_array_size(alerts);
 	}
+	h.stats = json_object_get(o, "stats");   /* passed through as given */
+	assert_non_null(h.stats);
 	out = feed_encode_hello(&h, &len);
 	assert_non_null(out);
 	check_same(line, out, (int)len);
@@ -274,12 +276,23 @@ static void test_doc_examples_reencode(void **state)
 			bool ok = json_is_true(json_object_get(o, "ok"));
 
 			assert_non_null(tag);
-			check_same(examples[i], buf,
-				   feed_encode_reply(tag, ok, str(o, ok ? "result" : "code"),
-						     ok ? NULL : str(o, "message"), buf, sizeof(buf)));
+			if (json_object_get(o, "stats")) {
+				size_t n;
+				char *out = feed_encode_stats_reply(tag, json_object_get(o, "stats"), &n);
+
+				assert_non_null(out);
+				check_same(examples[i], out, (int)n);
+				free(out);
+			} else {
+				check_same(examples[i], buf,
+					   feed_encode_reply(tag, ok, str(o, ok ? "result" : "code"),
+							     ok ? NULL : str(o, "message"), buf,
+							     sizeof(buf)));
+			}
 			free(tag);
 			seen_types |= 64;
-		} else if (!strcmp(type, "ack") || !strcmp(type, "calibrate")) {
+		} else if (!strcmp(type, "ack") || !strcmp(type, "calibrate") ||
+			   !strcmp(type, "stats")) {
 			/* client messages: the parser takes every documented one */
 			struct feed_command cmd;
 			const char *code = NULL, *message = NULL;
@@ -289,8 +302,10 @@ static void test_doc_examples_reencode(void **state)
 					 examples[i]);
 			if (!strcmp(type, "ack"))
 				assert_int_equal(cmd.alert, (uint64_t)num(o, "alert"));
-			else
+			else if (!strcmp(type, "calibrate"))
 				assert_string_equal(cmd.sensor, str(o, "sensor"));
+			else
+				assert_int_equal(cmd.type, FEED_CMD_STATS);
 			seen_types |= 128;
 		} else if (!strcmp(type, "gap")) {
 			check_same(examples[i], buf,
@@ -418,6 +433,17 @@ static void test_commands(void **state)
 	expect_cmd_error("{\"type\":\"calibrate\",\"sensor\":\"C0:FF:EE:00:00\"}", "bad-command", "null");
 	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"id\":[1]}", "bad-command", "null");
 	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"alert\":2}", "bad-json", "null");
+	expect_cmd_error("{\"type\":\"stats\",\"sensor\":7,\"id\":2}", "bad-command", "2");
+	{
+		const char *st = "{\"type\":\"stats\",\"sensor\":\"c0:ff:ee:00:00:0b\"}";
+
+		assert_int_equal(feed_parse_command(st, strlen(st), &cmd, &code, &message), 0);
+		assert_int_equal(cmd.type, FEED_CMD_STATS);
+		assert_string_equal(cmd.sensor, "C0:FF:EE:00:00:0B");
+		st = "{\"type\":\"stats\"}";
+		assert_int_equal(feed_parse_command(st, strlen(st), &cmd, &code, &message), 0);
+		assert_string_equal(cmd.sensor, "");
+	}
 	/* an id of 65 bytes is refused, 64 is fine */
 	{
 		char m[200];
