@@ -17,6 +17,8 @@ const BACKOFF_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
 const STABLE_MS = 10000;           // a connection that lasted this long resets the backoff
 const ANNOUNCE_EVERY_MS = 2000;
+const STATS_REFRESH_MS = 1500;     // after a live crack or slouch, ask for the record again
+const STATS_REPLY_ID = 'dashboard-stats';
 
 const SENSOR_STATE_TEXT = {
   discovered: 'found nearby',
@@ -51,6 +53,7 @@ const state = {
   openSlouches: new Map(), // sensor address -> onset_ts of a slouch not ended yet
   slouchOnset: null,     // onset of the wearer's current slouch (any sensor), or null
   lastCrack: null,       // {ts, crack}
+  stats: null,           // the daemon's per-day record (hello.stats, stats replies)
 };
 
 const dirty = { sensors: false, today: false, posture: new Set(), settings: false };
@@ -305,8 +308,32 @@ function handleHello(m, conn) {
   dirty.sensors = true;
   for (const s of keep.values()) if (s.roles.has('posture') || s.posture) dirty.posture.add(s.address);
 
+  if (m.stats && typeof m.stats === 'object' && Array.isArray(m.stats.sensors)) {
+    state.stats = m.stats;
+    dirty.today = true;
+  }
+
   conn.helloAt = Date.now();
   setConn('connected', 'Live');
+}
+
+// The record (cracks per day, usual rate, week over week) changes with every
+// crack and slouch: ask for it again a little after the last one.
+let statsTimer = 0;
+
+function refreshStatsSoon() {
+  if (statsTimer) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = 0;
+    const ws = connection.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'stats', id: STATS_REPLY_ID }));
+  }, STATS_REFRESH_MS);
+}
+
+function handleReply(m) {
+  if (m.id !== STATS_REPLY_ID || m.ok !== true || !m.stats || !Array.isArray(m.stats.sensors)) return;
+  state.stats = m.stats;
+  dirty.today = true;
 }
 
 function handleEvent(m) {
@@ -351,6 +378,7 @@ function handleEvent(m) {
   countEvent(ev);
   addToList(ev);
   if (live) announce(describe(ev).spoken);
+  if (live && (ev.kind === 'crack' || (ev.kind === 'slouch' && ev.phase === 'end'))) refreshStatsSoon();
 }
 
 function handlePosture(m) {
@@ -398,6 +426,7 @@ function onMessage(conn, data) {
     case 'status': handleStatus(m); break;
     case 'gap': handleGap(m); break;
     case 'error': handleError(m, conn); break;
+    case 'reply': handleReply(m); break;
     default: return; // unknown message types are ignored
   }
   requestRender();
@@ -879,6 +908,48 @@ function renderToday() {
 
   const last = state.lastCrack && dayKey(state.lastCrack.ts) === dayKey(now) ? state.lastCrack : null;
   set('today-last-crack', last ? `Last crack ${formatAgo(now - last.ts)} (${CRACK_TEXT[last.crack].toLowerCase()}).` : 'No cracks heard today.');
+  renderRecord(now, current);
+}
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+function pctText(p) {
+  if (num(p) === null) return null;
+  if (p === 0) return 'the same as the week before';
+  return `${Math.abs(p)} % ${p > 0 ? 'more' : 'fewer'} than the week before`;
+}
+
+// From the daemon's record: the usual cracks for this hour, and this week
+// against the one before (every sensor together).
+function renderRecord(now, hour) {
+  const usualEl = $('[data-testid="today-usual"]');
+  const weekEl = $('[data-testid="week-summary"]');
+  const list = state.stats ? state.stats.sensors.filter((x) => x && typeof x === 'object') : [];
+  if (!list.length) {
+    usualEl.textContent = 'Your usual crack rate is learned over a few days of wear.';
+    weekEl.textContent = '';
+    return;
+  }
+  let usual = null;
+  let week = 0;
+  let prev = 0;
+  let prevDays = 0;
+  let slouch = 0;
+  for (const x of list) {
+    const b = Array.isArray(x.baseline_per_hour) ? num(x.baseline_per_hour[hour]) : null;
+    if (b !== null) usual = (usual ?? 0) + b;
+    const w = x.week && typeof x.week === 'object' ? x.week : {};
+    week += num(w.cracks) ?? 0;
+    prev += num(w.previous_cracks) ?? 0;
+    prevDays += num(w.previous_days) ?? 0;
+    slouch += num(w.slouch_min) ?? 0;
+  }
+  usualEl.textContent = usual === null
+    ? 'Your usual crack rate is learned over a few days of wear.'
+    : `Usually about ${plural(Math.round(usual * 10) / 10, 'crack', 'cracks')} in this hour of the day.`;
+  const change = prevDays && prev ? pctText(Math.round(((week - prev) / prev) * 1000) / 10) : null;
+  weekEl.textContent = `Last 7 days: ${plural(week, 'crack', 'cracks')}${change ? `, ${change}` : ''}; ` +
+    `${Math.round(slouch)} min slouched.`;
 }
 
 function renderSettings() {

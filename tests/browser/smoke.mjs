@@ -156,6 +156,18 @@ async function main() {
         return `${first.crack} #${first.seq}, ${n} today`;
       });
     }
+    if (opts.sound.length) {
+      await check('the record of the last 7 days follows the cracks (stats command)', async () => {
+        // the page asks the daemon for its record after a crack; the week counts it
+        await page.waitForFunction((sel) => {
+          const m = /^Last 7 days: (\d+) cracks?/.exec(document.querySelector(sel).textContent);
+          return m && Number(m[1]) >= 1;
+        }, tid('week-summary'), { timeout: 10000, polling: 200 });
+        const usual = await page.textContent(tid('today-usual'));
+        assert(/learned over a few days/.test(usual), `no baseline on a first day: ${usual}`);
+        return page.textContent(tid('week-summary'));
+      });
+    }
 
     const readAngle = (addr) => page.$eval(tid(`angle-${addr}`), (e) => ({
       text: e.textContent, samples: Number(e.dataset.samples),
