@@ -47,7 +47,7 @@
  *   hour of day (index 0 = 00:00-01:00), crack episodes and slouch minutes.
  * - days: the most recent days with data up to and including today (days
  *   without data are left out, dates are local), newest first, at most
- *   STATS_JSON_DAYS (28); the same members as today without hours.
+ *   STATS_JSON_DAYS (56, every kept day); the same members as today without hours.
  * - baseline_per_hour: the baseline for each hour of today (see above), in
  *   crack episodes per hour; all 24 null while there is no baseline.
  * - week: the sums over this week and the previous one; days and
@@ -66,7 +66,7 @@
 
 #define STATS_MAX_SENSORS 64
 #define STATS_MAX_DAYS 56
-#define STATS_JSON_DAYS 28
+#define STATS_JSON_DAYS STATS_MAX_DAYS   /* every kept day: 8 weeks */
 #define STATS_BASELINE_DAYS 7
 #define STATS_BASELINE_MIN_DAYS 3
 #define STATS_SENSOR_LEN 18              /* "AA:BB:CC:DD:EE:FF" + NUL */

@@ -567,30 +567,32 @@ static void test_json_example(void **state)
 }
 
 /* today without data: zeros; days capped at 28, newest first */
-static void test_json_empty_today_and_28_days(void **state)
+static void test_json_empty_today_and_all_days(void **state)
 {
 	struct stats *st = new_stats();
-	int64_t d0 = utc(2025, 10, 1, 0, 0), now = d0 + 36 * DAY + HOUR;
+	int64_t d0 = utc(2025, 10, 1, 0, 0), now = d0 + 61 * DAY + HOUR;
 	json_t *o, *so, *days, *today;
 
 	(void)state;
 	set_tz("UTC");
-	for (int k = 0; k < 35; k++)
+	/* 60 worn days: the oldest 4 are no longer kept, the other 56 are all listed */
+	for (int k = 0; k < 60; k++)
 		cracks_at(st, S1, d0, k, 8, 1);
 	o = stats_json(st, now, S1);
 	so = sensor_obj(o, 0);
 	today = json_object_get(so, "today");
 	days = json_object_get(so, "days");
-	assert_string_equal(json_string_value(json_object_get(today, "date")), "2025-11-06");
+	assert_string_equal(json_string_value(json_object_get(today, "date")), "2025-12-01");
 	assert_int_equal(json_integer_value(json_object_get(today, "cracks")), 0);
 	assert_int_equal(json_array_size(json_object_get(json_object_get(today, "hours"), "cracks")),
 			 24);
 	assert_int_equal(json_array_size(days), STATS_JSON_DAYS);
+	assert_int_equal(STATS_JSON_DAYS, STATS_MAX_DAYS);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(days, 0), "date")),
-			    "2025-11-04");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(days, 27), "date")),
-			    "2025-10-08");
-	/* Oct 30 .. Nov 5: 6 days with data (Nov 4 is the last): a baseline */
+			    "2025-11-29");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(days, 55), "date")),
+			    "2025-10-05");
+	/* Nov 24 .. Nov 30: 6 days with data (Nov 29 is the last): a baseline */
 	assert_true(json_real_value(json_array_get(json_object_get(so, "baseline_per_hour"), 8)) ==
 		    1.0);
 	json_decref(o);
@@ -1068,7 +1070,7 @@ int main(void)
 		cmocka_unit_test(test_baseline_local_hour),
 		cmocka_unit_test(test_week_over_week),
 		cmocka_unit_test(test_json_example),
-		cmocka_unit_test(test_json_empty_today_and_28_days),
+		cmocka_unit_test(test_json_empty_today_and_all_days),
 		cmocka_unit_test(test_sensor_cap),
 		cmocka_unit_test(test_day_cap_and_old_input),
 		cmocka_unit_test(test_saturation),
