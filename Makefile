@@ -13,7 +13,7 @@ ASAN    := $(BUILD)/asan
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
-	python3-dbusmock python3-websockets chromium
+	python3-dbusmock python3-websockets chromium libjs-chart.js
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.
@@ -35,11 +35,16 @@ LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_OBJ_ASAN := $(LIB_SRC:%.c=$(ASAN)/obj/%.o)
 UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_BIN_ASAN := $(UNIT_SRC:tests/unit/%.c=$(ASAN)/tests/%)
+# the command-line client, build/spinewatch: daemon/cli/*.c on libwebsockets and jansson
+CLI_SRC      := $(wildcard daemon/cli/*.c)
+CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ_ASAN := $(CLI_SRC:%.c=$(ASAN)/obj/%.o)
+CLI_LDLIBS    = $(shell pkg-config --libs libwebsockets jansson 2>/dev/null) -lm
 
 .PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/spinewatchd
+all: $(BUILD)/spinewatchd $(BUILD)/spinewatch
 
 $(BUILD)/obj/%.o: %.c $(wildcard daemon/*.h protocol/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -54,6 +59,14 @@ $(BUILD)/spinewatchd: $(BUILD)/obj/daemon/main.o $(LIB_OBJ)
 
 $(ASAN)/spinewatchd: $(ASAN)/obj/daemon/main.o $(LIB_OBJ_ASAN)
 	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(CLI_OBJ) $(CLI_OBJ_ASAN): $(wildcard daemon/cli/*.h)
+
+$(BUILD)/spinewatch: $(CLI_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(CLI_LDLIBS)
+
+$(ASAN)/spinewatch: $(CLI_OBJ_ASAN)
+	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -o $@ $^ $(CLI_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -84,7 +97,7 @@ unit-asan: $(UNIT_BIN_ASAN)
 	@fail=0; for t in $(UNIT_BIN_ASAN); do echo "== $$t (ASan+UBSan)"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || fail=1; done; exit $$fail
 
-integration: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
+integration: $(BUILD)/spinewatchd $(ASAN)/spinewatchd $(BUILD)/spinewatch $(ASAN)/spinewatch
 	$(PYTHON) tests/integration/run.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/integration/run.py --daemon $(ASAN)/spinewatchd
 

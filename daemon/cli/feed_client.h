@@ -1,0 +1,53 @@
+/*
+ * daemon/cli/feed_client.h - the command-line client's connection to spinewatchd's feed: parse
+ * a ws:// URL, connect (subprotocol spinewatch.v1), await the hello, send one command, wait for
+ * the reply carrying its id and, if asked, for a later message matching a predicate, all within
+ * one deadline. Messages are reassembled into a bounded buffer (FEED_CLIENT_MAX_MESSAGE).
+ */
+#ifndef SPINEWATCH_CLI_FEED_CLIENT_H
+#define SPINEWATCH_CLI_FEED_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define FEED_CLIENT_MAX_MESSAGE (4u << 20)   /* one server message, reassembled: 4 MiB */
+
+/* A parsed ws://HOST[:PORT][/PATH] URL. */
+struct feed_url {
+	char address[256];     /* what to connect to: a name or an address, IPv6 without [] */
+	int port;              /* 80 when the URL names none */
+	char host_header[272]; /* the Host header: as in the URL */
+	char path[1024];       /* "/" when the URL names none; a query is kept */
+};
+
+/* Parse `url`: 0, or -1 with a reason for people in why (wss://, another scheme, a bad port). */
+int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_len);
+
+struct feed_request {
+	const char *url_text;        /* the URL as given, for messages */
+	const struct feed_url *url;
+	json_t *command;             /* a JSON object; "id" is added to it */
+	int timeout_ms;              /* from the connect to the end */
+	/* Called with the reply to the command. Return true to go on waiting for a message
+	 * for which follow() returns true (NULL: never). */
+	bool (*after_reply)(const json_t *reply, void *user);
+	bool (*follow)(const json_t *msg, void *user);
+	const char *follow_what;     /* what follow() waits for, for the timeout message */
+	void *user;
+};
+
+struct feed_result {
+	json_t *reply;     /* the reply (its "ok" says whether the command was refused) */
+	json_t *followed;  /* the message follow() accepted, if it was waited for */
+	char error[640];   /* when feed_run() fails: what went wrong, naming the URL */
+};
+
+/* Run one request. 0: reply (and followed, if waited for) are set; -1: the daemon could not
+ * be reached or misbehaved (connection refused, timeout, no hello, bad JSON), see error.
+ * Release the result with feed_result_clear() either way. */
+int feed_run(const struct feed_request *req, struct feed_result *res);
+void feed_result_clear(struct feed_result *res);
+
+#endif
