@@ -3,7 +3,7 @@
 # on simulated sensors. See README.md.
 
 CC      ?= cc
-PKGS := libwebsockets dbus-1 jansson inih
+PKGS := libwebsockets dbus-1 jansson inih libsystemd
 PYTHON  := /usr/bin/python3
 BUILD   := build
 VERSION := 0.1.0
@@ -13,14 +13,18 @@ ASAN    := $(BUILD)/asan
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
-	python3-dbusmock python3-websockets chromium libjs-chart.js
+	python3-dbusmock python3-websockets chromium libjs-chart.js \
+	libsystemd-dev systemd-container debootstrap
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.
 NODE_PKGS := nodejs npm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS_ALL = -D_GNU_SOURCE -DSPINEWATCH_VERSION=\"$(VERSION)\" -DSPINEWATCH_WEB_ROOT=\"$(CURDIR)/web\" -Iprotocol -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS_BASE = -D_GNU_SOURCE -DSPINEWATCH_VERSION=\"$(VERSION)\" -Iprotocol -Idaemon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# built binaries serve the dashboard from this checkout; `make install` links one that
+# serves it from $(DATADIR)/web
+CPPFLAGS_ALL = $(CPPFLAGS_BASE) -DSPINEWATCH_WEB_ROOT=\"$(CURDIR)/web\"
 CFLAGS  ?= -O2 -g
 CFLAGS_ALL = -std=c11 $(WARN) $(CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -41,7 +45,17 @@ CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ_ASAN := $(CLI_SRC:%.c=$(ASAN)/obj/%.o)
 CLI_LDLIBS    = $(shell pkg-config --libs libwebsockets jansson 2>/dev/null) -lm
 
-.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean
+# `make install` (PREFIX, DESTDIR): binaries, dashboard, unit, sample settings, docs
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/spinewatch
+DOCDIR     ?= $(PREFIX)/share/doc/spinewatch
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+SYSUSERSDIR ?= /etc/sysusers.d
+
+.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean \
+	install uninstall install-check service
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/spinewatchd $(BUILD)/spinewatch
@@ -125,10 +139,56 @@ check: deps
 	$(MAKE) integration
 	$(MAKE) sim
 	$(MAKE) browser
+	$(MAKE) install-check
+	$(MAKE) service
 	$(MAKE) bench-smoke
 
 demo: $(BUILD)/spinewatchd
 	tests/sim/demo.sh $(BUILD)/spinewatchd $(DEMO_ARGS)
+
+# The daemon as installed: the same objects, main.o told where the dashboard is.
+$(BUILD)/install/spinewatchd: daemon/main.c $(LIB_OBJ) $(wildcard daemon/*.h protocol/*.h) Makefile FORCE
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) -DSPINEWATCH_WEB_ROOT=\"$(DATADIR)/web\" $(CFLAGS_ALL) -c daemon/main.c -o $(BUILD)/install/main.o
+	$(CC) $(CFLAGS_ALL) -o $@ $(BUILD)/install/main.o $(LIB_OBJ) $(LDLIBS_ALL)
+
+FORCE:
+
+install: $(BUILD)/install/spinewatchd $(BUILD)/spinewatch
+	install -D -m 755 $(BUILD)/install/spinewatchd $(DESTDIR)$(BINDIR)/spinewatchd
+	install -D -m 755 $(BUILD)/spinewatch $(DESTDIR)$(BINDIR)/spinewatch
+	cd web && find . -type f | while read -r f; do \
+	  install -D -m 644 "$$f" "$(DESTDIR)$(DATADIR)/web/$$f" || exit 1; done
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/spinewatch|$(DOCDIR)|g' \
+	  systemd/spinewatchd.service > $(DESTDIR)$(UNITDIR)/spinewatchd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/spinewatchd.service
+	install -D -m 644 systemd/spinewatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/spinewatch.conf
+	@# the service's user: made now on this machine; for a DESTDIR, by systemd-sysusers there
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers $(SYSUSERSDIR)/spinewatch.conf; fi
+	@# the admin's settings are never overwritten
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/spinewatch/spinewatchd.conf ]; then \
+	  install -D -m 644 systemd/spinewatchd.conf $(DESTDIR)$(SYSCONFDIR)/spinewatch/spinewatchd.conf; fi
+	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 644 protocol/websocket-feed.md $(DESTDIR)$(DOCDIR)/websocket-feed.md
+	@if [ -z "$(DESTDIR)" ]; then echo "installed; start it with: systemctl daemon-reload && systemctl enable --now spinewatchd"; fi
+
+# Leaves the settings in $(SYSCONFDIR)/spinewatch, the state in /var/lib/spinewatch and the
+# spinewatch user.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/spinewatchd $(DESTDIR)$(BINDIR)/spinewatch
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(UNITDIR)/spinewatchd.service $(DESTDIR)$(SYSUSERSDIR)/spinewatch.conf
+
+# install and uninstall into a scratch DESTDIR: every file lands, uninstall keeps only the settings
+install-check:
+	tests/systemd/install-check.sh
+
+# The unit's sandbox rating, and the real systemd running the installed service in a container.
+service: all
+	tests/systemd/security.sh
+	tests/systemd/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -28,6 +28,9 @@ struct feed {
 	struct lws_context *ctx;
 	struct lws_protocols proto;
 	unsigned clients;
+	bool going_away;            /* the daemon stops: close every client with 1001 */
+	void (*gone)(void *user);   /* called once the last client is closed */
+	void *gone_user;
 	struct log_ratelimit rl_reject, rl_client;
 };
 
@@ -335,6 +338,8 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a WebSocket from a foreign Origin");
 			return 1;
 		}
+		if (f->going_away)
+			return 1;
 		if (f->clients >= f->cfg.max_clients) {
 			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a client: %u connected already",
 			       f->clients);
@@ -363,6 +368,13 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (f->going_away) {
+			static const char why[] = "going away";
+
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why,
+					 sizeof(why) - 1);
+			return -1;
+		}
 		if (send_next(f, wsi, pss) < 0)
 			return -1;
 		if (has_pending(f, pss))
@@ -405,6 +417,12 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			pss->established = false;
 		}
 		free_client(pss);
+		if (f->going_away && !f->clients && f->gone) {
+			void (*gone)(void *user) = f->gone;
+
+			f->gone = NULL;
+			gone(f->gone_user);
+		}
 		return 0;
 
 	default:
@@ -451,6 +469,19 @@ void feed_free(struct feed *f)
 struct lws_protocols feed_protocol(struct feed *f)
 {
 	return f->proto;
+}
+
+void feed_going_away(struct feed *f, void (*gone)(void *user), void *user)
+{
+	f->going_away = true;
+	if (!f->clients || !f->ctx) {
+		if (gone)
+			gone(user);
+		return;
+	}
+	f->gone = gone;
+	f->gone_user = user;
+	lws_callback_on_writable_all_protocol(f->ctx, &f->proto);
 }
 
 void feed_attach(struct feed *f, struct lws_context *ctx)

@@ -55,4 +55,9 @@ void feed_attach(struct feed *f, struct lws_context *ctx);
 
 unsigned feed_clients(const struct feed *f);
 
+/* The daemon stops: every client gets a close frame 1001 "going away" and
+ * new ones are refused; gone(user) is called once none is left (at once if
+ * there are none). */
+void feed_going_away(struct feed *f, void (*gone)(void *user), void *user);
+
 #endif

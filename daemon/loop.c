@@ -68,6 +68,10 @@ struct loop {
 	struct src sig;
 	void (*reload)(void *user);
 	void *reload_user;
+	void (*stop)(void *user);
+	void *stop_user;
+	bool stopping;
+	struct loop_timer stop_grace;
 	bool quit;
 	int status;
 };
@@ -369,7 +373,7 @@ static void signal_read(struct src *s)
 			continue;
 		}
 		log_info("received %s, stopping", strsignal((int)si.ssi_signo));
-		loop_quit(s->loop, 0);
+		loop_stop(s->loop);
 	}
 }
 
@@ -547,6 +551,29 @@ void loop_on_reload(struct loop *l, void (*fn)(void *user), void *user)
 	l->reload_user = user;
 }
 
+void loop_on_stop(struct loop *l, void (*fn)(void *user), void *user)
+{
+	l->stop = fn;
+	l->stop_user = user;
+}
+
+static void stop_grace_fire(struct loop_timer *t)
+{
+	loop_quit(t->user, 0);
+}
+
+void loop_stop(struct loop *l)
+{
+	if (l->stopping || !l->stop) {
+		loop_quit(l, 0);   /* a second signal, or nothing to wind down */
+		return;
+	}
+	l->stopping = true;
+	loop_timer_init(&l->stop_grace, l, stop_grace_fire, l);
+	loop_timer_start(&l->stop_grace, LOOP_STOP_GRACE_MS);
+	l->stop(l->stop_user);
+}
+
 int loop_run(struct loop *l)
 {
 	while (!l->quit)
@@ -559,6 +586,8 @@ int loop_run(struct loop *l)
 
 void loop_quit(struct loop *l, int status)
 {
+	if (l->stopping)
+		loop_timer_cancel(&l->stop_grace);
 	if (!l->quit)
 		l->status = status;
 	l->quit = true;

@@ -33,6 +33,16 @@ void loop_detach_dbus(struct loop *l);
 int loop_watch_signals(struct loop *l);
 void loop_on_reload(struct loop *l, void (*fn)(void *user), void *user);
 
+/*
+ * SIGINT/SIGTERM call loop_stop(): with a stop function set, it is called
+ * to wind down (say goodbye to clients) and the loop runs on until
+ * loop_quit() or LOOP_STOP_GRACE_MS have passed; a second signal, or no
+ * stop function, quits at once.
+ */
+#define LOOP_STOP_GRACE_MS 1000
+void loop_on_stop(struct loop *l, void (*fn)(void *user), void *user);
+void loop_stop(struct loop *l);
+
 /* Runs until loop_quit() or a signal; returns the exit status given. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int status);

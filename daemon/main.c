@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alert_center.h"
+#include "service.h"
 #include "stats_keeper.h"
 #include "bluez.h"
 #include "config.h"
@@ -217,6 +218,9 @@ struct running {
 	struct bluez *bz;
 	struct alert_center *alerts;
 	struct stats_keeper *stats;
+	struct service *service;
+	struct feed *feed;
+	struct loop *loop;
 };
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
@@ -269,9 +273,47 @@ static json_t *feed_stats(void *user, const char *sensor_or_NULL)
 	return o;
 }
 
+/* systemd's status line: "2 sensors streaming, 3 clients" */
+static void service_status(void *user, char *buf, size_t len)
+{
+	struct running *run = user;
+	struct feed_sensor_info sensors[SENSORS_MAX];
+	size_t n = sensors_snapshot(run->sensors, sensors, SENSORS_MAX), streaming = 0, i;
+	unsigned clients = run->feed ? feed_clients(run->feed) : 0;
+
+	for (i = 0; i < n; i++)
+		streaming += sensors[i].state && !strcmp(sensors[i].state, "streaming");
+	snprintf(buf, len, "%zu sensor%s streaming (%zu known), %u client%s", streaming,
+		 streaming == 1 ? "" : "s", n, clients, clients == 1 ? "" : "s");
+}
+
+static void quit_now(void *user)
+{
+	loop_quit(user, 0);
+}
+
+/* SIGTERM/SIGINT: tell systemd, say goodbye to the feed's clients, then stop. */
+static void stopping(void *user)
+{
+	struct running *run = user;
+
+	service_stopping(run->service);
+	feed_going_away(run->feed, quit_now, run->loop);
+}
+
+static void reload_settings(struct running *run);
+
 static void reload(void *user)
 {
 	struct running *run = user;
+
+	service_reloading(run->service);
+	reload_settings(run);
+	service_reloaded(run->service);
+}
+
+static void reload_settings(struct running *run)
+{
 	struct sw_config *cur = &run->o->cfg, next;
 	char err[512];
 
@@ -391,6 +433,13 @@ int main(int argc, char **argv)
 	}
 	sensors_attach_loop(sensors, loop);
 	stats_keeper_attach_loop(run.stats, loop);
+	run.feed = feed;
+	run.loop = loop;
+	run.service = service_new(loop, service_status, &run);
+	if (!run.service) {
+		log_error("out of memory");
+		goto out;
+	}
 	{
 		struct alert_hook_config h;
 		char buf[CONFIG_PATH_MAX];
@@ -420,13 +469,16 @@ int main(int argc, char **argv)
 
 	run.bz = bz;
 	loop_on_reload(loop, reload, &run);
+	loop_on_stop(loop, stopping, &run);
 
 	log_info("spinewatchd %s: dashboard at http://%s%s%s:%d/ (stream %s)", SPINEWATCH_VERSION,
 		 strchr(srv.host, ':') ? "[" : "", srv.host, strchr(srv.host, ':') ? "]" : "",
 		 srv.port, stream);
+	service_ready(run.service);
 	status = loop_run(loop);
 
 out:
+	service_free(run.service);
 	bluez_free(bz);
 	alert_center_free(alerts);   /* before the loop: it kills running hooks */
 	alerts = NULL;

@@ -90,10 +90,14 @@ class Daemon:
     """spinewatchd on a free 127.0.0.1 port, its system bus pointed at our private bus; `{tmpdir}`
     in an argument is the test's temp dir."""
 
-    def __init__(self, binary, bus_address, tmpdir, web_root, args=()):
+    def __init__(self, binary, bus_address, tmpdir, web_root, args=(), extra_env=None):
         self.port = free_port()
         self.stderr_path = os.path.join(tmpdir, 'spinewatchd.stderr')
         env = dict(os.environ)
+        # never inherit a service manager's sockets; a test gives its own in extra_env
+        for name in ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'JOURNAL_STREAM'):
+            env.pop(name, None)
+        env.update(extra_env or {})
         env['DBUS_SYSTEM_BUS_ADDRESS'] = bus_address
         env.setdefault('ASAN_OPTIONS', 'detect_leaks=1')
         env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1')
