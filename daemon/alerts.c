@@ -152,8 +152,8 @@ const char *alerts_config_check(const struct alerts_config *c)
 	for (i = 0; i < ALERT_RULE_COUNT; i++)
 		if (c->cooldown_ms[i] < 0 || c->cooldown_ms[i] > DAY_MS)
 			return cooldown_msg[i];
-	if (c->slouch_long_ms < MIN_MS || c->slouch_long_ms > 8 * HOUR_MS)
-		return "slouch_long_ms: must be 1 minute to 8 hours";
+	if (c->slouch_long_ms < 3000 || c->slouch_long_ms > 8 * HOUR_MS)
+		return "slouch_long_ms: must be 3 seconds to 8 hours";
 	if (c->sensor_lost_ms < 1000 || c->sensor_lost_ms > DAY_MS)
 		return "sensor_lost_ms: must be 1 second to 24 hours";
 	if (c->battery_low_pct < 1 || c->battery_low_pct > 99)

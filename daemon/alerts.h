@@ -127,7 +127,7 @@ typedef void (*alerts_emit_fn)(const struct alert_transition *t, void *user);
 struct alerts_config {
 	bool enabled[ALERT_RULE_COUNT];        /* all true */
 	int64_t cooldown_ms[ALERT_RULE_COUNT]; /* 15 min each; 0..24 h */
-	int64_t slouch_long_ms;                /* 20 min; 1 min..8 h */
+	int64_t slouch_long_ms;                /* 20 min; 3 s..8 h */
 	int64_t sensor_lost_ms;                /* 60 s; 1 s..24 h */
 	int battery_low_pct;                   /* 15; 1..99 */
 	int battery_clear_pct;                 /* 20; > low, <= 100 */

@@ -1,5 +1,6 @@
 /*
- * server.c - lws context and vhost: static dashboard + feed on one port.
+ * server.c - lws context and vhost: static dashboard + feed on one port, and
+ * Chart.js from its Debian package for the dashboard's charts.
  */
 #include "server.h"
 
@@ -42,6 +43,30 @@ int server_parse_listen(const char *spec, char *host, size_t host_len, int *port
 	return 0;
 }
 
+/* The dashboard draws its charts with Chart.js from Debian's libjs-chart.js
+ * (chart.mjs and chunks/), served from the package's directory at
+ * /vendor/chart.js/ so the page needs no CDN. */
+#ifndef SPINEWATCH_CHARTJS_DIR
+#define SPINEWATCH_CHARTJS_DIR "/usr/share/javascript/chart.js"
+#endif
+#define CHARTJS_URL "/vendor/chart.js"
+
+/* lws knows .js but not .mjs: without this, Chart.js's ES modules would go out
+ * as application/octet-stream, which browsers refuse to run as modules (the
+ * security headers include X-Content-Type-Options: nosniff). */
+static const struct lws_protocol_vhost_options mjs_mimetype = {
+	NULL, NULL, ".mjs", "text/javascript"
+};
+
+/* The longest matching mountpoint wins, so / does not shadow this one. */
+static const struct lws_http_mount chartjs_mount = {
+	.mountpoint = CHARTJS_URL,
+	.mountpoint_len = sizeof(CHARTJS_URL) - 1,
+	.origin = SPINEWATCH_CHARTJS_DIR,
+	.origin_protocol = LWSMPRO_FILE,
+	.extra_mimetypes = &mjs_mimetype,
+};
+
 static void lws_log_emit(int level, const char *line)
 {
 	char buf[512];
@@ -79,6 +104,8 @@ int server_start(struct server *s, const struct server_config *cfg)
 	s->mount.origin = cfg->web_root;
 	s->mount.def = "index.html";
 	s->mount.origin_protocol = LWSMPRO_FILE;
+	s->mount.extra_mimetypes = &mjs_mimetype;
+	s->mount.mount_next = &chartjs_mount;
 
 	memset(&info, 0, sizeof(info));
 	info.options = opts | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;

@@ -118,14 +118,15 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 
 int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap)
 {
-	return dump_into(json_pack("{s:s, s:I, s:s, s:o, s:b, s:I, s:b}",
+	return dump_into(json_pack("{s:s, s:I, s:s, s:o, s:b, s:I, s:b, s:I}",
 				   "type", "posture",
 				   "ts", (json_int_t)p->ts_ms,
 				   "sensor", p->sensor,
 				   "angle", real1(p->calibrating ? 0.0 : p->angle),
 				   "calibrating", p->calibrating,
 				   "beyond_ms", (json_int_t)p->beyond_ms,
-				   "slouching", p->slouching), buf, cap);
+				   "slouching", p->slouching,
+				   "sitting_ms", (json_int_t)p->sitting_ms), buf, cap);
 }
 
 static json_t *int_or_null(bool present, json_int_t v)

@@ -59,6 +59,7 @@ struct feed_posture {
 	double angle;
 	bool calibrating, slouching;
 	int64_t beyond_ms;
+	int64_t sitting_ms;   /* worn without a posture break; 0 during a break */
 };
 
 enum feed_role {

@@ -1,24 +1,42 @@
 // web/app.js - the spinewatch dashboard's behaviour: connects to the daemon's
-// WebSocket feed (protocol/websocket-feed.md), keeps a bounded picture of the
-// sensors, the live posture angles, recent events and today's counts, and
-// renders it into index.html. No framework, no build step; all data goes into
-// the page through textContent (never innerHTML) and styles through classes or
-// element.style, so the daemon's strict CSP holds.
+// WebSocket feed (protocol/websocket-feed.md, through feed.js), keeps a
+// bounded picture of the sensors, the live posture angles, recent events,
+// alerts and the per-day record, and renders it into index.html:
+//   Now     a card per posture sensor (angle gauge against the threshold,
+//           slouch timer, time since the last break, calibrate button,
+//           two-minute trend) and a card per sensor (state and why, battery,
+//           signal, notifications lost)
+//   Today   cracks by kind, slouches, minutes slouched, breaks; a timeline of
+//           the day with every crack and slouch; cracks per hour against the
+//           wearer's usual rate
+//   Weeks   cracks and minutes slouched per day for the last 8 weeks
+//   Alerts  banners (alerts.js)
+// No framework, no build step; all data goes into the page through
+// textContent (never innerHTML) and styles through classes or element.style,
+// so the daemon's strict CSP holds. Charts are Chart.js (charts.js).
 
-const SUBPROTOCOL = 'spinewatch.v1';
+import {
+  $, el, num, str, isSeq, dayKey, isoDate, dayStart, nextDayStart, daysBefore, formatDuration, formatMinutes,
+  formatAgo, formatTime, formatClock, formatLongDay, plural,
+} from './util.js';
+import { Feed } from './feed.js';
+import { Alerts } from './alerts.js';
+import {
+  loadCharts, chartsFailed, retheme, TrendChart, HoursChart, TimelineChart, WeeksCracksChart, WeeksSlouchChart,
+} from './charts.js';
+
 const MAX_EVENTS = 200;            // events kept in the list
 const MAX_SENSORS = 64;            // sensors tracked (the daemon knows its own bound)
-const MAX_DAYS = 8;                // days of counts kept
-const CHART_WINDOW_MS = 120000;    // posture chart: last two minutes
-const MAX_SAMPLES = 1600;          // per posture sensor: 10 Hz x 120 s, with room
+const MAX_DAYS = 8;                // days of counts kept from events
+const MAX_MARKS = 5000;            // cracks and slouches kept for today's timeline
+const TREND_MS = 120000;           // posture trend: last two minutes
 const STALE_MS = 5000;             // no posture message for this long: "no recent data"
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 15000;
-const CONNECT_TIMEOUT_MS = 10000;
-const STABLE_MS = 10000;           // a connection that lasted this long resets the backoff
 const ANNOUNCE_EVERY_MS = 2000;
 const STATS_REFRESH_MS = 1500;     // after a live crack or slouch, ask for the record again
 const STATS_REPLY_ID = 'dashboard-stats';
+const CALIBRATE_TIMEOUT_MS = 20000;
+const WEEK_DAYS = 56;              // the record keeps 8 weeks
+const TIMELINE_MIN_MS = 5 * 60000;  // the timeline spans at least this
 
 const SENSOR_STATE_TEXT = {
   discovered: 'found nearby',
@@ -36,6 +54,13 @@ const NOTIFY_TEXT = { acquire: 'fast path (AcquireNotify)', start: 'D-Bus notifi
 const CRACK_KINDS = ['pop', 'click', 'grind'];
 const ALERT_STATES = ['raised', 'acknowledged', 'cleared'];
 const CRACK_TEXT = { pop: 'Pop', click: 'Click', grind: 'Grind' };
+const CALIB_REASON_TEXT = {
+  moving: 'the sensor was moving',
+  'no samples': 'no data came from the sensor',
+  'not a gravity vector': 'the sensor sent readings that are not a steady position',
+  'timed out': 'it took too long to find a still moment',
+  'sensor lost': 'the sensor connection was lost',
+};
 
 // ---------------------------------------------------------------- state
 
@@ -43,91 +68,57 @@ const state = {
   stream: null,          // hello.stream of the run the cursor belongs to
   cursor: 0,             // last event seq processed (resume point)
   liveFrom: 0,           // hello.last_seq of this connection: events at or below it are replayed history
-  detector: { threshold_deg: 15, hysteresis_deg: 5, delay_ms: 30000, calibration_ms: 3000 },
+  detector: { threshold_deg: 15, hysteresis_deg: 5, delay_ms: 60000, calibration_ms: 3000 },
   haveHello: false,
   sensors: new Map(),    // address -> sensor record
   events: [],            // newest first, at most MAX_EVENTS
   pendingEvents: [],     // added since the last render, oldest first, at most MAX_EVENTS
   resetEvents: false,
-  days: new Map(),       // local day key -> counts
+  days: new Map(),       // local day key -> counts from events
   openSlouches: new Map(), // sensor address -> onset_ts of a slouch not ended yet
   slouchOnset: null,     // onset of the wearer's current slouch (any sensor), or null
   lastCrack: null,       // {ts, crack}
+  marks: { cracks: [], slouches: [] },  // for the timeline: {ts, crack, intensity}, {sensor, start, end}
   stats: null,           // the daemon's per-day record (hello.stats, stats replies)
+  calib: new Map(),      // address -> {phase: running|done|refused|error, text, timer}
+  calibCmds: new Map(),  // command id -> address
+  nextCmd: 1,
 };
 
-const dirty = { sensors: false, today: false, posture: new Set(), settings: false };
+const dirty = { sensors: false, today: false, weeks: false, posture: new Set(), settings: false, alerts: false };
 
-// ---------------------------------------------------------------- helpers
+const feed = new Feed({
+  cursor: () => state.cursor,
+  onMessage,
+  onState: setConn,
+});
 
-const $ = (sel) => document.querySelector(sel);
-const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const str = (v) => (typeof v === 'string' ? v : null);
-const isSeq = (v) => Number.isSafeInteger(v) && v >= 0;
+const alerts = new Alerts({
+  send: (cmd) => feed.send(cmd),
+  label: (address) => sensorLabel(address),
+  onChange: () => { dirty.alerts = true; requestRender(); },
+});
 
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-}
-
-function dayKey(ts) {
-  const d = new Date(ts);
-  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
-}
-
-function dayStart(ts) {
-  const d = new Date(ts);
-  d.setHours(0, 0, 0, 0);
-  return d.getTime();
-}
-
-function nextDayStart(ts) {
-  const d = new Date(dayStart(ts));
-  d.setDate(d.getDate() + 1);
-  return d.getTime();
-}
-
-const NBSP = '\u00a0';
-
-function formatDuration(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}${NBSP}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}${NBSP}min ${String(s % 60).padStart(2, '0')}${NBSP}s`;
-  return `${Math.floor(m / 60)}${NBSP}h ${String(m % 60).padStart(2, '0')}${NBSP}min`;
-}
-
-function formatAgo(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 45) return 'just now';
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.floor(m / 60);
-  return `${h} h ${m % 60} min ago`;
-}
-
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-const dateTimeFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-
-function formatTime(ts) {
-  return dayKey(ts) === dayKey(Date.now()) ? timeFmt.format(ts) : dateTimeFmt.format(ts);
-}
-
-function formatAngle(a) {
-  return a.toFixed(1);
-}
+const charts = {
+  hours: new HoursChart($('[data-testid="today-hours"]')),
+  timeline: new TimelineChart($('[data-testid="today-timeline"]')),
+  weeksCracks: new WeeksCracksChart($('[data-testid="weeks-cracks"]')),
+  weeksSlouch: new WeeksSlouchChart($('[data-testid="weeks-slouch"]')),
+};
 
 // ---------------------------------------------------------------- sensors
+
+function newSensor(address) {
+  return {
+    address, name: null, profile: null, roles: new Set(), state: null, reason: null, lost: null, rejected: null,
+    battery: null, rssi: null, received: null, notify: null, posture: null,
+  };
+}
 
 function sensorFor(address, create) {
   let s = state.sensors.get(address);
   if (!s && create && state.sensors.size < MAX_SENSORS) {
-    s = {
-      address, name: null, profile: null, roles: new Set(), state: null, lost: null, rejected: null,
-      reason: null, battery: null, rssi: null, received: null, notify: null, posture: null,
-    };
+    s = newSensor(address);
     state.sensors.set(address, s);
   }
   return s || null;
@@ -136,6 +127,7 @@ function sensorFor(address, create) {
 function profileText(profile) {
   if (profile === 'microbit') return 'micro:bit';
   if (profile === 'thingy52') return 'Thingy:52';
+  if (profile === 'spinewatch') return 'Spine Sensor Profile';
   return profile || 'unknown profile';
 }
 
@@ -173,36 +165,22 @@ function handleStatus(m) {
   if (!s) return;
   if (SENSOR_STATES.includes(m.state)) s.state = m.state;
   applyHealth(s, m);
-  requestRender();
+  dirty.sensors = true;
+  if (s.posture) dirty.posture.add(s.address);
 }
 
-// Posture data of one sensor: the latest message and a ring of samples for the chart.
+// Posture data of one sensor: the latest message and the samples of the trend.
 function postureOf(s) {
   if (!s.posture) {
     s.posture = {
-      angle: null, calibrating: false, beyondMs: 0, slouching: false,
-      receivedAt: 0, count: 0,
-      times: new Float64Array(MAX_SAMPLES), angles: new Float32Array(MAX_SAMPLES), head: 0, len: 0,
-      view: null,
+      angle: null, calibrating: false, beyondMs: 0, slouching: false, sittingMs: null,
+      receivedAt: 0, count: 0, samples: [], view: null,
     };
   }
   return s.posture;
 }
 
-function pushSample(p, t, angle) {
-  const i = (p.head + p.len) % MAX_SAMPLES;
-  p.times[i] = t;
-  p.angles[i] = angle;
-  if (p.len < MAX_SAMPLES) p.len++;
-  else p.head = (p.head + 1) % MAX_SAMPLES;
-  // drop what has scrolled out of the chart
-  while (p.len > 0 && t - p.times[p.head] > CHART_WINDOW_MS + 2000) {
-    p.head = (p.head + 1) % MAX_SAMPLES;
-    p.len--;
-  }
-}
-
-// ---------------------------------------------------------------- today's counts
+// ---------------------------------------------------------------- counts from events
 
 function dayCounts(ts) {
   const key = dayKey(ts);
@@ -228,6 +206,10 @@ function addSlouchTime(from, to) {
   }
 }
 
+function keepMarks(list) {
+  if (list.length > MAX_MARKS) list.splice(0, list.length - MAX_MARKS);
+}
+
 function countEvent(ev) {
   if (ev.kind === 'crack') {
     const d = dayCounts(ev.ts);
@@ -235,6 +217,8 @@ function countEvent(ev) {
     d[ev.crack]++;
     d.hours[new Date(ev.ts).getHours()]++;
     if (!state.lastCrack || ev.ts >= state.lastCrack.ts) state.lastCrack = { ts: ev.ts, crack: ev.crack };
+    state.marks.cracks.push({ ts: ev.ts, crack: ev.crack, intensity: ev.intensity });
+    keepMarks(state.marks.cracks);
   } else if (ev.kind === 'slouch') {
     // Counted for the wearer: while several posture sensors slouch at once it
     // is one slouch, and its minutes count once.
@@ -248,7 +232,12 @@ function countEvent(ev) {
         state.slouchOnset = Math.min(state.slouchOnset, onset);
       }
       state.openSlouches.set(ev.sensor, onset);
+      state.marks.slouches.push({ sensor: ev.sensor, start: onset, end: null });
+      keepMarks(state.marks.slouches);
     } else if (ev.phase === 'end') {
+      const mark = state.marks.slouches.findLast((x) => x.sensor === ev.sensor && x.end === null);
+      if (mark) mark.end = ev.ts;
+      else state.marks.slouches.push({ sensor: ev.sensor, start: onset, end: ev.ts });
       if (!state.openSlouches.has(ev.sensor)) {
         // its start is older than what we received (a gap): count what we know
         if (state.slouchOnset === null) addSlouchTime(onset, ev.ts);
@@ -266,18 +255,17 @@ function countEvent(ev) {
 
 // ---------------------------------------------------------------- messages
 
-function handleHello(m, conn) {
+function handleHello(m) {
   const stream = str(m.stream) ?? '';
   const lastSeq = isSeq(m.last_seq) ? m.last_seq : 0;
   // Sequence numbers belong to one run of the daemon: a new stream (or a seq
   // that went backwards) means our cursor and history are meaningless.
   if (state.stream !== null && (stream !== state.stream || lastSeq < state.cursor)) {
-    const askedFrom = conn.since;
+    const askedFrom = feed.since;
     resetHistory();
     state.stream = stream;
     if (askedFrom > 0) {
-      conn.restartNow = true;   // ask again from 0, at once
-      conn.ws.close(1000, 'new stream');
+      feed.restartFromZero();
       return;
     }
   }
@@ -297,24 +285,27 @@ function handleHello(m, conn) {
   for (const info of list) {
     const address = info && str(info.address);
     if (!address || keep.size >= MAX_SENSORS) continue;
-    const s = state.sensors.get(address) || { address, name: null, profile: null, roles: new Set(), state: null, lost: null, rejected: null, posture: null };
+    const s = state.sensors.get(address) || newSensor(address);
     applySensorInfo(s, info);
     keep.set(address, s);
   }
   for (const [address, s] of state.sensors) {
-    if (!keep.has(address) && s.posture && s.posture.view) s.posture.view.card.remove();
+    if (!keep.has(address) && s.posture && s.posture.view) {
+      s.posture.view.card.remove();
+      s.posture.view.chart.destroy();
+    }
   }
   state.sensors = keep;
   dirty.sensors = true;
   for (const s of keep.values()) if (s.roles.has('posture') || s.posture) dirty.posture.add(s.address);
 
+  alerts.replaceAll(m.alerts);
   if (m.stats && typeof m.stats === 'object' && Array.isArray(m.stats.sensors)) {
     state.stats = m.stats;
     dirty.today = true;
+    dirty.weeks = true;
   }
-
-  conn.helloAt = Date.now();
-  setConn('connected', 'Live');
+  feed.markLive();
 }
 
 // The record (cracks per day, usual rate, week over week) changes with every
@@ -325,15 +316,20 @@ function refreshStatsSoon() {
   if (statsTimer) return;
   statsTimer = setTimeout(() => {
     statsTimer = 0;
-    const ws = connection.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'stats', id: STATS_REPLY_ID }));
+    feed.send({ type: 'stats', id: STATS_REPLY_ID });
   }, STATS_REFRESH_MS);
 }
 
 function handleReply(m) {
+  if (alerts.reply(m)) return;
+  if (typeof m.id === 'string' && state.calibCmds.has(m.id)) {
+    calibrateReply(m);
+    return;
+  }
   if (m.id !== STATS_REPLY_ID || m.ok !== true || !m.stats || !Array.isArray(m.stats.sensors)) return;
   state.stats = m.stats;
   dirty.today = true;
+  dirty.weeks = true;
 }
 
 function handleEvent(m) {
@@ -369,8 +365,10 @@ function handleEvent(m) {
       seq: m.seq, ts, sensor, kind: 'alert', state: m.state, id: num(m.id), rule: str(m.rule),
       severity: m.severity === 'warning' ? 'warning' : 'info', message: str(m.message),
     };
+    alerts.event(m, live);
   } else if (m.kind === 'calibration' && (m.result === 'done' || m.result === 'refused')) {
     ev = { seq: m.seq, ts, sensor, kind: 'calibration', result: m.result, reason: str(m.reason) };
+    if (live) calibrationResult(ev);
   } else {
     return; // a kind this page does not know
   }
@@ -395,9 +393,11 @@ function handlePosture(m) {
   p.angle = calibrating ? null : angle;
   p.beyondMs = num(m.beyond_ms) ?? 0;
   p.slouching = m.slouching === true;
+  p.sittingMs = num(m.sitting_ms);
   p.receivedAt = performance.now();
   p.count++;
-  pushSample(p, p.receivedAt, p.angle === null ? NaN : p.angle);
+  p.samples.push({ t: p.receivedAt, a: p.angle });
+  while (p.samples.length && p.receivedAt - p.samples[0].t > TREND_MS + 2000) p.samples.shift();
   dirty.posture.add(address);
   if (wasSlouching !== p.slouching) updateTitle();
 }
@@ -408,24 +408,23 @@ function handleGap(m) {
   addToList({ kind: 'gap', from: m.from, to: m.to, ts: Date.now() });
 }
 
-function handleError(m, conn) {
+function handleError(m) {
   const code = str(m.code) ?? 'error';
   if (code === 'bad-since') state.cursor = 0;
-  conn.serverError = str(m.message) || code;
+  feed.serverSaid(str(m.message) || code);
 }
 
-function onMessage(conn, data) {
-  if (typeof data !== 'string') return;
+function onMessage(data) {
   let m;
   try { m = JSON.parse(data); } catch { return; }
   if (!m || typeof m !== 'object') return;
   switch (m.type) {
-    case 'hello': handleHello(m, conn); break;
+    case 'hello': handleHello(m); break;
     case 'event': if (state.haveHello) handleEvent(m); break;
     case 'posture': handlePosture(m); break;
     case 'status': handleStatus(m); break;
     case 'gap': handleGap(m); break;
-    case 'error': handleError(m, conn); break;
+    case 'error': handleError(m); break;
     case 'reply': handleReply(m); break;
     default: return; // unknown message types are ignored
   }
@@ -442,6 +441,8 @@ function resetHistory() {
   state.openSlouches.clear();
   state.slouchOnset = null;
   state.lastCrack = null;
+  state.marks = { cracks: [], slouches: [] };
+  alerts.reset();
   dirty.today = true;
 }
 
@@ -452,70 +453,64 @@ function addToList(ev) {
   if (state.pendingEvents.length > MAX_EVENTS) state.pendingEvents.splice(0, state.pendingEvents.length - MAX_EVENTS);
 }
 
-// ---------------------------------------------------------------- connection
-
-const connection = { ws: null, attempt: 0, timer: 0, since: 0, helloAt: 0, restartNow: false, serverError: null };
-
-function feedUrl() {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${location.host}/ws?since=${state.cursor}`;
-}
-
-function connect() {
-  clearTimeout(connection.timer);
-  connection.timer = 0;
-  connection.restartNow = false;
-  connection.serverError = null;
-  connection.helloAt = 0;
-  connection.since = state.cursor;
-  state.haveHello = false;
-  setConn('connecting', connection.attempt ? 'Reconnecting…' : 'Connecting…');
-  let ws;
-  try {
-    ws = new WebSocket(feedUrl(), SUBPROTOCOL);
-  } catch {
-    scheduleReconnect();
-    return;
-  }
-  connection.ws = ws;
-  const openTimer = setTimeout(() => { if (ws.readyState !== WebSocket.OPEN) ws.close(); }, CONNECT_TIMEOUT_MS);
-  ws.onopen = () => clearTimeout(openTimer);
-  ws.onmessage = (e) => { if (connection.ws === ws) onMessage(connection, e.data); };
-  ws.onclose = () => {
-    clearTimeout(openTimer);
-    if (connection.ws !== ws) return;
-    connection.ws = null;
-    if (connection.restartNow) { connect(); return; }
-    // back off from scratch only after a connection that held for a while
-    if (connection.helloAt && Date.now() - connection.helloAt > STABLE_MS) connection.attempt = 0;
-    scheduleReconnect();
-  };
-  ws.onerror = () => { /* a close event follows */ };
-}
-
-function scheduleReconnect() {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** connection.attempt);
-  const delay = Math.round(base * (0.75 + Math.random() * 0.5));
-  connection.attempt = Math.min(connection.attempt + 1, 10);
-  connection.timer = setTimeout(connect, delay);
-  showRetry();
-}
-
-// Said once per attempt (the state is a live region: no ticking countdown).
-function showRetry() {
-  const why = connection.serverError ? `The service said: ${connection.serverError}.` : 'Not connected.';
-  setConn('disconnected', `${why} Trying again…`);
-}
-
-function retryNow() {
-  if (connection.ws || !connection.timer) return;
-  connect();
-}
+// ---------------------------------------------------------------- connection state
 
 function setConn(kind, text) {
   const box = $('[data-testid="conn-state"]');
   box.dataset.state = kind;
   box.querySelector('.conn-text').textContent = text;
+  document.body.dataset.conn = kind;
+  $('[data-testid="retry-now"]').hidden = kind !== 'offline';
+  if (kind !== 'live') state.haveHello = false;
+}
+
+// ---------------------------------------------------------------- calibration
+
+function setCalib(address, phase, text) {
+  const old = state.calib.get(address);
+  if (old && old.timer) clearTimeout(old.timer);
+  const c = { phase, text, timer: 0 };
+  if (phase === 'running') {
+    c.timer = setTimeout(() => {
+      const now = state.calib.get(address);
+      if (now === c) setCalib(address, 'error', 'No result came from the sensor. Sit upright and still, then try again.');
+    }, CALIBRATE_TIMEOUT_MS);
+  }
+  state.calib.set(address, c);
+  dirty.posture.add(address);
+  requestRender();
+}
+
+function calibrate(address) {
+  const id = `cal-${state.nextCmd++}`;
+  if (!feed.send({ type: 'calibrate', sensor: address, id })) {
+    setCalib(address, 'error', 'Not connected to spinewatch right now; try again in a moment.');
+    return;
+  }
+  state.calibCmds.set(id, address);
+  setCalib(address, 'running', 'Sit upright and still…');
+}
+
+function calibrateReply(m) {
+  const address = state.calibCmds.get(m.id);
+  state.calibCmds.delete(m.id);
+  if (m.ok === true) return;    // started: the calibration event tells the result
+  if (m.code === 'busy') return; // one is running already: its event will come
+  const text = {
+    'not-streaming': 'The sensor is not sending data right now, so it cannot be calibrated.',
+    'not-a-posture-sensor': 'Only posture sensors can be calibrated.',
+    'unknown-sensor': 'spinewatch does not know this sensor any more.',
+  }[m.code] || `Could not calibrate: ${str(m.message) || str(m.code) || 'refused'}.`;
+  setCalib(address, 'error', text);
+}
+
+function calibrationResult(ev) {
+  if (ev.result === 'done') {
+    setCalib(ev.sensor, 'done', `Calibrated at ${formatClock(ev.ts)}: this position is your upright now.`);
+  } else {
+    const why = CALIB_REASON_TEXT[ev.reason] || ev.reason || 'refused';
+    setCalib(ev.sensor, 'refused', `Not calibrated: ${why}. Sit upright and still, then try again.`);
+  }
 }
 
 // ---------------------------------------------------------------- announcements
@@ -539,7 +534,8 @@ function announce(text) {
 function updateTitle() {
   let slouching = false;
   for (const s of state.sensors.values()) if (s.posture && s.posture.slouching) slouching = true;
-  document.title = slouching ? 'Slouching · spinewatch' : 'spinewatch';
+  const raised = [...alerts.active.values()].filter((a) => a.state === 'raised').length;
+  document.title = `${raised ? `(${raised}) ` : ''}${slouching ? 'Slouching · ' : ''}spinewatch`;
 }
 
 // ---------------------------------------------------------------- event list
@@ -583,10 +579,8 @@ function describe(ev) {
   }
   if (ev.kind === 'alert') {
     const title = { raised: 'Alert', acknowledged: 'Alert acknowledged', cleared: 'Alert over' }[ev.state];
-    return {
-      title, detail: '', meta: [ev.message, who].filter(Boolean).join(' · '),
-      spoken: ev.state === 'raised' && ev.message ? ev.message : '',
-    };
+    // raised alerts are read out by the banner area (a live region)
+    return { title, detail: '', meta: [ev.message, who].filter(Boolean).join(' · '), spoken: '' };
   }
   if (ev.kind === 'calibration') {
     const done = ev.result === 'done';
@@ -611,19 +605,24 @@ function eventItem(ev) {
   li.dataset.kind = ev.kind;
   if (ev.seq !== undefined) li.dataset.seq = String(ev.seq);
   if (ev.sensor) li.dataset.sensor = ev.sensor;
-  if (ev.kind === 'crack') { li.classList.add(`ev-${ev.crack}`); li.dataset.crack = ev.crack; }
+  if (ev.kind === 'crack') {
+    li.classList.add(`ev-${ev.crack}`);
+    li.dataset.crack = ev.crack;
+    if (ev.intensity !== null) li.dataset.intensity = String(ev.intensity);
+  }
   if (ev.kind === 'slouch') { li.classList.add(`ev-slouch-${ev.phase}`); li.dataset.phase = ev.phase; }
   if (ev.kind === 'sensor') li.classList.add(`ev-state-${ev.state}`);
-  if (ev.kind === 'alert') { li.classList.add(`ev-alert-${ev.state}`, `ev-${ev.severity}`); li.dataset.rule = ev.rule || ''; }
+  if (ev.kind === 'alert') { li.classList.add(`ev-alert-${ev.state}`, `ev-${ev.severity}`); li.dataset.rule = ev.rule || ''; li.dataset.state = ev.state; }
+  if (ev.kind === 'calibration') li.classList.add(`ev-calibration-${ev.result}`);
 
-  li.append(el('span', 'ev-icon'));
-  li.firstChild.setAttribute('aria-hidden', 'true');
+  const icon = el('span', 'ev-icon');
+  icon.setAttribute('aria-hidden', 'true');
+  li.append(icon);
   const body = el('div', 'ev-body');
   const title = el('p', 'ev-title', d.title);
   if (d.detail) title.append(' ', el('span', 'ev-detail', d.detail));
   body.append(title);
-  const meta = el('p', 'ev-meta', d.meta);
-  body.append(meta);
+  body.append(el('p', 'ev-meta', d.meta));
   if (ev.kind === 'crack' && ev.intensity !== null) {
     const bar = el('span', 'ev-intensity');
     bar.setAttribute('aria-hidden', 'true');
@@ -657,7 +656,20 @@ function renderEvents() {
   $('[data-testid="events-empty"]').hidden = list.childElementCount > 0;
 }
 
-// ---------------------------------------------------------------- sensor list
+// ---------------------------------------------------------------- sensor cards
+
+function signalWord(rssi) {
+  if (rssi >= -60) return 'strong';
+  if (rssi >= -75) return 'fair';
+  return 'weak';
+}
+
+function fact(label, value, cls, title) {
+  const div = el('div', `fact${cls ? ` ${cls}` : ''}`);
+  div.append(el('dt', '', label), el('dd', '', value));
+  if (title) div.title = title;
+  return div;
+}
 
 function renderSensors() {
   const list = $('[data-testid="sensor-list"]');
@@ -670,34 +682,31 @@ function renderSensors() {
     head.append(el('span', 'sensor-name', s.name || 'Unnamed sensor'));
     const badge = el('span', `badge state-${s.state || 'unknown'}`, s.state ? SENSOR_STATE_TEXT[s.state] : 'unknown');
     badge.dataset.testid = `sensor-state-${s.address}`;
-    if (s.reason) badge.title = s.reason;
     head.append(badge);
     li.append(head);
     const roles = [...s.roles].sort().join(' + ') || 'role unknown';
     li.append(el('p', 'sensor-meta', `${s.address} · ${profileText(s.profile)} · ${roles}`));
-    const counters = el('p', 'sensor-meta sensor-counters');
-    counters.append(counter('lost', s.lost, 'notifications lost on the way'),
-      ' · ', counter('rejected', s.rejected, 'payloads that could not be read'));
-    li.append(counters);
-    const health = [];
-    if (s.battery !== null) health.push(`battery ${s.battery}%`);
-    if (s.rssi !== null) health.push(`signal ${s.rssi} dBm`);
-    if (s.notify) health.push(NOTIFY_TEXT[s.notify]);
-    if (health.length) {
-      const p = el('p', 'sensor-meta sensor-health', health.join(' · '));
-      p.dataset.testid = `sensor-health-${s.address}`;
-      li.append(p);
+    if (s.reason) {
+      const why = el('p', 'sensor-reason', `Why: ${s.reason}`);
+      why.dataset.testid = `sensor-reason-${s.address}`;
+      li.append(why);
     }
+    const facts = el('dl', 'sensor-facts');
+    facts.dataset.testid = `sensor-health-${s.address}`;
+    facts.append(
+      fact('Battery', s.battery === null ? '–' : `${s.battery}${'\u00a0'}%`, s.battery !== null && s.battery < 20 ? 'fact-warn' : '',
+        s.battery === null ? 'This sensor does not report its battery.' : ''),
+      fact('Signal', s.rssi === null ? '–' : `${s.rssi}${'\u00a0'}dBm, ${signalWord(s.rssi)}`, s.rssi !== null && s.rssi < -75 ? 'fact-warn' : '',
+        'Signal strength; known while spinewatch is scanning for sensors.'),
+      fact('Lost', s.lost === null ? '–' : String(s.lost), s.lost ? 'fact-warn' : '', 'Notifications lost on the way (from the sensor’s counters).'),
+      fact('Rejected', s.rejected === null ? '–' : String(s.rejected), s.rejected ? 'fact-warn' : '', 'Payloads that could not be read.'),
+    );
+    li.append(facts);
+    if (s.notify) li.append(el('p', 'sensor-meta', `Data path: ${NOTIFY_TEXT[s.notify]}${s.received !== null ? ` · ${s.received} received` : ''}`));
     return li;
   });
   list.replaceChildren(...items);
   $('[data-testid="sensors-empty"]').hidden = items.length > 0;
-}
-
-function counter(label, value, title) {
-  const span = el('span', value ? 'counter counter-nonzero' : 'counter', `${label} ${value ?? '–'}`);
-  span.title = title;
-  return span;
 }
 
 // ---------------------------------------------------------------- posture cards
@@ -705,37 +714,79 @@ function counter(label, value, title) {
 function postureView(s) {
   const p = postureOf(s);
   if (p.view) return p.view;
+  const a = s.address;
   const card = el('article', 'posture-card');
-  card.dataset.testid = `posture-${s.address}`;
+  card.dataset.testid = `posture-${a}`;
+  card.setAttribute('aria-label', 'Posture sensor');
+
   const head = el('header', 'posture-head');
+  const titles = el('div', 'posture-titles');
   const name = el('h3', 'posture-name');
-  head.append(name, el('span', 'muted small', s.address));
+  titles.append(name, el('span', 'muted small', a));
+  const calBtn = el('button', 'btn btn-small calibrate', 'Calibrate');
+  calBtn.type = 'button';
+  calBtn.dataset.testid = `calibrate-${a}`;
+  calBtn.title = 'Sit upright and still, then press: this position becomes your upright baseline.';
+  calBtn.addEventListener('click', () => calibrate(a));
+  head.append(titles, calBtn);
+
   const row = el('div', 'angle-row');
   const big = el('p', 'angle');
   const value = el('span', 'angle-value', '–');
-  value.dataset.testid = `angle-${s.address}`;
+  value.dataset.testid = `angle-${a}`;
   value.dataset.samples = '0';
   big.append(value, el('span', 'angle-unit', '°'));
   const side = el('div', 'angle-side');
   const status = el('p', 'posture-status');
-  status.dataset.testid = `slouch-${s.address}`;
+  status.dataset.testid = `slouch-${a}`;
   const timer = el('div', 'timer');
   timer.setAttribute('aria-hidden', 'true');
   const timerFill = el('span', 'timer-fill');
   timer.append(timerFill);
   const hint = el('p', 'muted small posture-hint');
-  side.append(status, timer, hint);
+  side.append(status, timer);
   row.append(big, side);
-  const canvas = el('canvas', 'chart');
-  canvas.dataset.testid = `chart-${s.address}`;
+
+  // the gauge: the angle against the threshold (the shaded zone is beyond it)
+  const gauge = el('div', 'gauge');
+  gauge.setAttribute('role', 'meter');
+  gauge.setAttribute('aria-label', 'Forward lean');
+  gauge.setAttribute('aria-valuemin', '0');
+  gauge.dataset.testid = `gauge-${a}`;
+  const zone = el('span', 'gauge-zone');
+  const fill = el('span', 'gauge-fill');
+  const mark = el('span', 'gauge-mark');
+  gauge.append(zone, fill, mark);
+  const scale = el('div', 'gauge-scale');
+  scale.setAttribute('aria-hidden', 'true');
+  const scaleThr = el('span', 'gauge-thr');
+  const scaleMax = el('span', 'gauge-max');
+  scale.append(el('span', 'gauge-min', '0°'), scaleThr, scaleMax);
+
+  const facts = el('dl', 'posture-facts');
+  const sitting = el('dd', '', '–');
+  sitting.dataset.testid = `sitting-${a}`;
+  const sitDiv = el('div', 'fact');
+  sitDiv.append(el('dt', '', 'Since the last break'), sitting);
+  facts.append(sitDiv);
+
+  const calib = el('p', 'calib-status small');
+  calib.dataset.testid = `calib-${a}`;
+  calib.setAttribute('role', 'status');
+
+  const box = el('div', 'chart-box chart-trend');
+  const canvas = el('canvas');
+  canvas.dataset.testid = `chart-${a}`;
   canvas.setAttribute('role', 'img');
   canvas.setAttribute('aria-label', 'Forward lean over the last two minutes, with the slouch threshold');
-  const axis = el('p', 'chart-axis muted small');
-  axis.setAttribute('aria-hidden', 'true');
-  axis.append(el('span', '', '2 min ago'), el('span', '', '1 min'), el('span', '', 'now'));
-  card.append(head, row, canvas, axis);
+  box.append(canvas);
+
+  card.append(head, row, hint, gauge, scale, facts, calib, box);
   $('[data-testid="posture-list"]').append(card);
-  p.view = { card, name, value, status, timer, timerFill, hint, canvas };
+  p.view = {
+    card, name, value, status, timerFill, hint, gauge, zone, fill, mark, scaleThr, scaleMax, sitting, calib, calBtn,
+    chart: new TrendChart(canvas),
+  };
   return p.view;
 }
 
@@ -744,11 +795,13 @@ function renderPosture(s) {
   const v = postureView(s);
   const det = state.detector;
   v.name.textContent = s.name || 'Posture sensor';
+  v.card.setAttribute('aria-label', `Posture: ${s.name || s.address}`);
   v.value.dataset.samples = String(p.count);
 
-  const fresh = p.count > 0 && performance.now() - p.receivedAt < STALE_MS;
+  const now = performance.now();
+  const fresh = p.count > 0 && now - p.receivedAt < STALE_MS;
   let mode;
-  if (s.state === 'lost') mode = 'lost';
+  if (s.state === 'lost' || s.state === 'waiting' || s.state === 'gone') mode = 'lost';
   else if (!fresh) mode = 'waiting';
   else if (p.calibrating) mode = 'calibrating';
   else if (p.slouching) mode = 'slouching';
@@ -756,13 +809,14 @@ function renderPosture(s) {
   else mode = 'upright';
   v.card.dataset.state = mode;
 
-  v.value.textContent = p.angle !== null && mode !== 'calibrating' ? formatAngle(p.angle) : '–';
+  const showAngle = p.angle !== null && mode !== 'calibrating' && mode !== 'lost';
+  v.value.textContent = showAngle ? p.angle.toFixed(1) : '–';
   v.value.dataset.calibrating = String(p.calibrating);
   let status = '';
-  let hint = `Slouch: more than ${det.threshold_deg}° for ${formatDuration(det.delay_ms)}`;
+  let hint = '';
   let fill = 0;
   switch (mode) {
-    case 'lost': status = 'Sensor connection lost'; hint = 'spinewatch keeps trying to reconnect.'; break;
+    case 'lost': status = 'Sensor out of reach'; hint = 'spinewatch keeps trying to reconnect.'; break;
     case 'waiting': status = p.count ? 'No recent data' : 'Waiting for data'; break;
     case 'calibrating':
       status = 'Calibrating';
@@ -774,144 +828,140 @@ function renderPosture(s) {
       fill = 1;
       break;
     case 'beyond':
-      status = `Leaning forward for ${formatDuration(p.beyondMs)}`;
+      status = p.beyondMs < 1000 ? 'Leaning forward' : `Leaning forward for ${formatDuration(p.beyondMs)}`;
       fill = det.delay_ms > 0 ? Math.min(1, p.beyondMs / det.delay_ms) : 1;
       break;
     default: status = 'Upright';
   }
   v.status.textContent = status;
   v.hint.textContent = hint;
+  v.hint.hidden = !hint;
   v.timerFill.style.width = `${Math.round(fill * 100)}%`;
-  drawChart(p, v.canvas);
-}
 
-// ---------------------------------------------------------------- chart
-
-let palette = null;
-
-function readPalette() {
-  const cs = getComputedStyle(document.documentElement);
-  const get = (n) => cs.getPropertyValue(n).trim();
-  palette = {
-    line: get('--chart-line'), grid: get('--chart-grid'), text: get('--muted'),
-    threshold: get('--chart-threshold'), zone: get('--chart-zone'), font: getComputedStyle(document.body).fontFamily,
-  };
-}
-
-function drawChart(p, canvas) {
-  if (!palette) readPalette();
-  const dpr = window.devicePixelRatio || 1;
-  const cssW = canvas.clientWidth;
-  const cssH = canvas.clientHeight;
-  if (!cssW || !cssH) return;
-  const w = Math.round(cssW * dpr);
-  const h = Math.round(cssH * dpr);
-  if (canvas.width !== w) canvas.width = w;
-  if (canvas.height !== h) canvas.height = h;
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, cssW, cssH);
-
-  const now = performance.now();
-  const threshold = state.detector.threshold_deg;
-  let maxAngle = 0;
-  for (let k = 0; k < p.len; k++) {
-    const i = (p.head + k) % MAX_SAMPLES;
-    const a = p.angles[i];
-    if (now - p.times[i] <= CHART_WINDOW_MS && a > maxAngle) maxAngle = a;
-  }
-  const top = Math.max(30, Math.ceil((Math.max(threshold * 2, maxAngle + 5)) / 10) * 10);
-  const left = 30;
-  const right = cssW - 4;
-  const plotTop = 6;
-  const plotBottom = cssH - 4;
-  const y = (a) => plotBottom - (Math.max(0, Math.min(top, a)) / top) * (plotBottom - plotTop);
-  const x = (t) => right - ((now - t) / CHART_WINDOW_MS) * (right - left);
-
-  // the zone beyond the threshold
-  ctx.fillStyle = palette.zone;
-  ctx.fillRect(left, plotTop, right - left, y(threshold) - plotTop);
-
-  // grid and labels
-  ctx.font = `11px ${palette.font}`;
-  ctx.textBaseline = 'middle';
-  ctx.textAlign = 'right';
-  ctx.lineWidth = 1;
-  const step = top <= 40 ? 10 : top <= 90 ? 20 : 45;
-  for (let a = 0; a <= top; a += step) {
-    const yy = Math.round(y(a)) + 0.5;
-    ctx.strokeStyle = palette.grid;
-    ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(right, yy); ctx.stroke();
-    ctx.fillStyle = palette.text;
-    ctx.fillText(`${a}°`, left - 4, Math.min(plotBottom - 5, Math.max(plotTop + 5, yy)));
+  // gauge scale: at least 45°, and twice the threshold
+  const max = Math.max(45, Math.ceil((det.threshold_deg * 2) / 5) * 5);
+  const pct = (a) => `${(Math.max(0, Math.min(max, a)) / max) * 100}%`;
+  v.zone.style.left = pct(det.threshold_deg);
+  v.mark.style.left = pct(det.threshold_deg);
+  v.fill.style.width = showAngle ? pct(p.angle) : '0%';
+  v.scaleThr.style.left = pct(det.threshold_deg);
+  v.scaleThr.textContent = `${det.threshold_deg}°`;
+  v.scaleMax.textContent = `${max}°`;
+  v.gauge.setAttribute('aria-valuemax', String(max));
+  if (showAngle) {
+    v.gauge.setAttribute('aria-valuenow', p.angle.toFixed(1));
+    v.gauge.setAttribute('aria-valuetext', `${p.angle.toFixed(0)}°, ${p.angle > det.threshold_deg ? 'beyond' : 'within'} the ${det.threshold_deg}° limit`);
+  } else {
+    v.gauge.removeAttribute('aria-valuenow');
+    v.gauge.setAttribute('aria-valuetext', 'no reading');
   }
 
-  // threshold
-  const ty = Math.round(y(threshold)) + 0.5;
-  ctx.strokeStyle = palette.threshold;
-  ctx.lineWidth = 1.5;
-  ctx.setLineDash([5, 4]);
-  ctx.beginPath(); ctx.moveTo(left, ty); ctx.lineTo(right, ty); ctx.stroke();
-  ctx.setLineDash([]);
+  // time since the last break (sitting_ms: 0 while on a break)
+  if (!fresh || p.sittingMs === null) v.sitting.textContent = '–';
+  else if (p.sittingMs === 0) v.sitting.textContent = 'on a break now';
+  else v.sitting.textContent = formatMinutes(p.sittingMs);
 
-  // the angle: broken where calibrating or where data stopped for a while
-  ctx.strokeStyle = palette.line;
-  ctx.lineWidth = 2;
-  ctx.lineJoin = 'round';
-  ctx.beginPath();
-  let pen = false;
-  let prevT = 0;
-  for (let k = 0; k < p.len; k++) {
-    const i = (p.head + k) % MAX_SAMPLES;
-    const t = p.times[i];
-    const a = p.angles[i];
-    if (now - t > CHART_WINDOW_MS || Number.isNaN(a)) { pen = false; continue; }
-    if (pen && t - prevT > 2000) pen = false;
-    if (pen) ctx.lineTo(x(t), y(a)); else ctx.moveTo(x(t), y(a));
-    pen = true;
-    prevT = t;
-  }
-  ctx.stroke();
+  const c = state.calib.get(s.address);
+  v.calib.textContent = c ? c.text : '';
+  v.calib.dataset.state = c ? c.phase : '';
+  v.calib.hidden = !c;
+  const running = !!c && c.phase === 'running';
+  v.calBtn.disabled = running || mode === 'lost' || s.state !== 'streaming';
+  v.calBtn.textContent = running ? 'Calibrating…' : 'Calibrate';
+
+  v.chart.update(p.samples, det.threshold_deg, now);
 }
 
 // ---------------------------------------------------------------- today
 
+// Today from the daemon's record, summed over the sensors (one wearer), or
+// null when the record has nothing for today.
+function recordToday(now) {
+  const list = state.stats ? state.stats.sensors.filter((x) => x && typeof x === 'object') : [];
+  const date = isoDate(now);
+  const t = { cracks: 0, pop: 0, click: 0, grind: 0, slouch_min: 0, breaks: 0, hours: new Array(24).fill(0) };
+  let any = false;
+  for (const x of list) {
+    const d = x.today;
+    if (!d || typeof d !== 'object' || d.date !== date) continue;
+    any = true;
+    for (const k of ['cracks', 'pop', 'click', 'grind', 'slouch_min', 'breaks']) t[k] += num(d[k]) ?? 0;
+    const h = d.hours && Array.isArray(d.hours.cracks) ? d.hours.cracks : [];
+    for (let i = 0; i < 24; i++) t.hours[i] += num(h[i]) ?? 0;
+  }
+  return any ? t : null;
+}
+
+// The wearer's usual cracks per hour of day (summed over sensors), or null
+// until the daemon knows it (3 worn days).
+function usualPerHour() {
+  const list = state.stats ? state.stats.sensors.filter((x) => x && typeof x === 'object') : [];
+  const usual = new Array(24).fill(null);
+  let any = false;
+  for (const x of list) {
+    if (!Array.isArray(x.baseline_per_hour)) continue;
+    for (let i = 0; i < 24; i++) {
+      const b = num(x.baseline_per_hour[i]);
+      if (b !== null) { usual[i] = (usual[i] ?? 0) + b; any = true; }
+    }
+  }
+  return any ? usual : null;
+}
+
+// Today's figures: the record's (it outlives daemon restarts) or the ones
+// counted from events (they are ahead of the record between two stats
+// replies), whichever has seen more cracks; never a mix, so they add up.
+function todayFigures(now) {
+  const d = state.days.get(dayKey(now));
+  const rec = recordToday(now);
+  const ongoing = state.slouchOnset !== null ? Math.max(0, now - Math.max(state.slouchOnset, dayStart(now))) : 0;
+  const fromEvents = {
+    cracks: d ? d.cracks : 0, pop: d ? d.pop : 0, click: d ? d.click : 0, grind: d ? d.grind : 0,
+    hours: d ? d.hours.slice() : new Array(24).fill(0),
+  };
+  const f = rec && rec.cracks >= fromEvents.cracks ? { ...rec } : { ...fromEvents };
+  f.slouches = d ? d.slouches : 0;
+  f.slouchMs = Math.max(rec ? rec.slouch_min * 60000 : 0, d ? d.slouchMs : 0) + ongoing;
+  f.breaks = rec ? rec.breaks : 0;
+  return f;
+}
+
 function renderToday() {
   const now = Date.now();
-  const d = state.days.get(dayKey(now));
+  const f = todayFigures(now);
   const set = (id, v) => { $(`[data-testid="${id}"]`).textContent = String(v); };
-  let slouchMs = d ? d.slouchMs : 0;
-  const midnight = dayStart(now);
-  if (state.slouchOnset !== null) slouchMs += Math.max(0, now - Math.max(state.slouchOnset, midnight));
-  set('today-cracks', d ? d.cracks : 0);
-  set('today-pops', d ? d.pop : 0);
-  set('today-clicks', d ? d.click : 0);
-  set('today-grinds', d ? d.grind : 0);
-  set('today-slouches', d ? d.slouches : 0);
-  set('today-slouch-minutes', Math.floor(slouchMs / 60000));
+  set('today-cracks', f.cracks);
+  set('today-pops', f.pop);
+  set('today-clicks', f.click);
+  set('today-grinds', f.grind);
+  set('today-slouches', f.slouches);
+  set('today-slouch-minutes', Math.floor(f.slouchMs / 60000));
+  set('today-breaks', f.breaks);
 
-  const bars = $('[data-testid="today-hours"]');
-  if (bars.childElementCount !== 24) {
-    bars.replaceChildren(...Array.from({ length: 24 }, () => el('span', 'hour-bar')));
-  }
-  const hours = d ? d.hours : new Array(24).fill(0);
-  const max = Math.max(1, ...hours);
-  const current = new Date(now).getHours();
-  hours.forEach((n, i) => {
-    const bar = bars.children[i];
-    bar.style.height = n ? `${Math.max(8, Math.round((n / max) * 100))}%` : '';
-    bar.classList.toggle('hour-empty', n === 0);
-    bar.classList.toggle('hour-now', i === current);
-  });
-  const busy = hours.map((n, i) => (n ? `${n} at ${i}h` : '')).filter(Boolean);
-  bars.setAttribute('aria-label', `Cracks by hour today: ${busy.length ? busy.join(', ') : 'none yet'}`);
+  const hour = new Date(now).getHours();
+  const usual = usualPerHour();
+  charts.hours.update(f.hours, usual, hour);
+
+  // the timeline: the part of today with marks (at least the last 5 min) up
+  // to now, starting on a round time
+  const midnight = dayStart(now);
+  let first = now - TIMELINE_MIN_MS;
+  for (const c of state.marks.cracks) if (c.ts >= midnight && c.ts < first) first = c.ts;
+  for (const s of state.marks.slouches) if ((s.end ?? now) >= midnight && s.start < first) first = Math.max(s.start, midnight);
+  const span = now - first;
+  const step = span > 4 * 3600000 ? 3600000 : span > 3600000 ? 15 * 60000 : span > 20 * 60000 ? 5 * 60000 : 60000;
+  const from = Math.max(midnight, midnight + Math.floor((first - span * 0.03 - midnight) / step) * step);
+  charts.timeline.update(state.marks.cracks, state.marks.slouches, from, now + span * 0.02, midnight);
 
   const last = state.lastCrack && dayKey(state.lastCrack.ts) === dayKey(now) ? state.lastCrack : null;
   set('today-last-crack', last ? `Last crack ${formatAgo(now - last.ts)} (${CRACK_TEXT[last.crack].toLowerCase()}).` : 'No cracks heard today.');
-  renderRecord(now, current);
+  const u = usual ? num(usual[hour]) : null;
+  set('today-usual', u === null
+    ? 'Your usual crack rate is learned over a few days of wear (3 days).'
+    : `This hour: ${plural(f.hours[hour], 'crack', 'cracks')}; usually about ${Math.round(u * 10) / 10}.`);
 }
 
-const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+// ---------------------------------------------------------------- weeks
 
 function pctText(p) {
   if (num(p) === null) return null;
@@ -919,34 +969,77 @@ function pctText(p) {
   return `${Math.abs(p)} % ${p > 0 ? 'more' : 'fewer'} than the week before`;
 }
 
-// From the daemon's record: the usual cracks for this hour, and this week
-// against the one before (every sensor together).
-function renderRecord(now, hour) {
-  const usualEl = $('[data-testid="today-usual"]');
+// The last 8 weeks, oldest first: the record's days summed over sensors,
+// today as the page counts it; days without data are marked none.
+function weekDays(now) {
+  const list = state.stats ? state.stats.sensors.filter((x) => x && typeof x === 'object') : [];
+  const byDate = new Map();
+  for (const x of list) {
+    for (const d of Array.isArray(x.days) ? x.days : []) {
+      if (!d || typeof d.date !== 'string') continue;
+      const t = byDate.get(d.date) || { cracks: 0, pop: 0, click: 0, grind: 0, slouch_min: 0, breaks: 0 };
+      for (const k of Object.keys(t)) t[k] += num(d[k]) ?? 0;
+      byDate.set(d.date, t);
+    }
+  }
+  const today = todayFigures(now);
+  if (today.cracks || today.slouchMs || byDate.has(isoDate(now))) {
+    byDate.set(isoDate(now), {
+      cracks: today.cracks, pop: today.pop, click: today.click, grind: today.grind,
+      slouch_min: Math.round(today.slouchMs / 6000) / 10, breaks: today.breaks,
+    });
+  }
+  const out = [];
+  for (let i = WEEK_DAYS - 1; i >= 0; i--) {
+    const ts = daysBefore(now, i);
+    const date = isoDate(ts);
+    const d = byDate.get(date);
+    out.push(d ? { ts, date, ...d } : { ts, date, none: true });
+  }
+  return out;
+}
+
+function renderWeeks() {
+  const now = Date.now();
+  const days = weekDays(now);
+  charts.weeksCracks.update(days);
+  charts.weeksSlouch.update(days);
+
+  const tbody = $('[data-testid="weeks-table"] tbody');
+  const rows = days.filter((d) => !d.none).reverse().map((d) => {
+    const tr = el('tr');
+    const th = el('th', '', formatLongDay(d.ts));
+    th.scope = 'row';
+    tr.append(th, ...[d.cracks, d.pop, d.click, d.grind, d.slouch_min, d.breaks].map((v) => el('td', '', v)));
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = el('tr');
+    const td = el('td', 'muted', 'No days recorded yet.');
+    td.colSpan = 7;
+    tr.append(td);
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
+
+  // this week against the one before, from the record (every sensor together)
   const weekEl = $('[data-testid="week-summary"]');
   const list = state.stats ? state.stats.sensors.filter((x) => x && typeof x === 'object') : [];
   if (!list.length) {
-    usualEl.textContent = 'Your usual crack rate is learned over a few days of wear.';
-    weekEl.textContent = '';
+    weekEl.textContent = 'No record yet: it starts with the first crack or slouch.';
     return;
   }
-  let usual = null;
   let week = 0;
   let prev = 0;
   let prevDays = 0;
   let slouch = 0;
   for (const x of list) {
-    const b = Array.isArray(x.baseline_per_hour) ? num(x.baseline_per_hour[hour]) : null;
-    if (b !== null) usual = (usual ?? 0) + b;
     const w = x.week && typeof x.week === 'object' ? x.week : {};
     week += num(w.cracks) ?? 0;
     prev += num(w.previous_cracks) ?? 0;
     prevDays += num(w.previous_days) ?? 0;
     slouch += num(w.slouch_min) ?? 0;
   }
-  usualEl.textContent = usual === null
-    ? 'Your usual crack rate is learned over a few days of wear.'
-    : `Usually about ${plural(Math.round(usual * 10) / 10, 'crack', 'cracks')} in this hour of the day.`;
   const change = prevDays && prev ? pctText(Math.round(((week - prev) / prev) * 1000) / 10) : null;
   weekEl.textContent = `Last 7 days: ${plural(week, 'crack', 'cracks')}${change ? `, ${change}` : ''}; ` +
     `${Math.round(slouch)} min slouched.`;
@@ -970,9 +1063,11 @@ function requestRender() {
 function render() {
   frame = 0;
   if (dirty.settings) { dirty.settings = false; renderSettings(); }
+  if (dirty.alerts) { dirty.alerts = false; alerts.render($('[data-testid="alert-list"]'), $('[data-testid="alerts-more"]')); updateTitle(); }
   if (dirty.sensors) { dirty.sensors = false; renderSensors(); }
   renderEvents();
   if (dirty.today) { dirty.today = false; renderToday(); }
+  if (dirty.weeks) { dirty.weeks = false; renderWeeks(); }
   for (const address of dirty.posture) {
     const s = state.sensors.get(address);
     if (s && (s.posture || s.roles.has('posture'))) renderPosture(s);
@@ -983,21 +1078,44 @@ function render() {
   $('[data-testid="posture-empty"]').hidden = anyPosture;
 }
 
-// Once a second: scroll the charts, age "no recent data", tick the slouch minutes.
+let lastDay = dayKey(Date.now());
+
+// Once a second: scroll the trends, age "no recent data", tick the slouch minutes.
 function tick() {
   for (const s of state.sensors.values()) if (s.posture && s.posture.view) dirty.posture.add(s.address);
   dirty.today = true;
+  const day = dayKey(Date.now());
+  if (day !== lastDay) { lastDay = day; dirty.weeks = true; refreshStatsSoon(); }
+  requestRender();
+}
+
+function redrawAll() {
+  for (const s of state.sensors.values()) if (s.posture) dirty.posture.add(s.address);
+  dirty.today = true;
+  dirty.weeks = true;
   requestRender();
 }
 
 function start() {
-  connect();
+  feed.start();
+  $('[data-testid="retry-now"]').addEventListener('click', () => feed.retryNow());
   setInterval(tick, 1000);
-  window.addEventListener('online', retryNow);
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) retryNow(); });
+  dirty.weeks = true;
+  dirty.today = true;
+  requestRender();
+  loadCharts().then((ok) => {
+    if (!ok || chartsFailed()) {
+      const note = $('[data-testid="charts-note"]');
+      note.textContent = 'Charts are not available: the spinewatch service could not serve Chart.js (Debian package libjs-chart.js).';
+      note.hidden = false;
+      document.body.classList.add('no-charts');
+    }
+    redrawAll();
+  });
+  // phones show fewer alert banners at once
+  window.matchMedia('(max-width: 520px)').addEventListener('change', () => { dirty.alerts = true; requestRender(); });
   const dark = window.matchMedia('(prefers-color-scheme: dark)');
-  dark.addEventListener('change', () => { palette = null; for (const s of state.sensors.values()) if (s.posture) dirty.posture.add(s.address); requestRender(); });
-  window.addEventListener('resize', () => { for (const s of state.sensors.values()) if (s.posture) dirty.posture.add(s.address); requestRender(); });
+  dark.addEventListener('change', () => { retheme(); redrawAll(); });
 }
 
 start();

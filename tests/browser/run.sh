@@ -1,14 +1,18 @@
 #!/bin/bash
-# tests/browser/run.sh - runs the dashboard smoke test end to end:
+# tests/browser/run.sh - runs the dashboard test end to end:
 # a private D-Bus bus, the BlueZ simulator (tests/sim/fake_bluez.py, scenario
-# "quick"), the daemon under test on a free loopback port, then smoke.mjs in
-# headless Chromium. Everything started here is stopped by PID on exit.
+# "quick"), the daemon under test on a free loopback port (a 2 s slouch delay
+# and a 6 s slouch-long alert, so the scenario's slouch raises one), then
+# smoke.mjs in headless Chromium, which also pokes the simulator over D-Bus
+# (a crack, a sensor held still to calibrate). Screenshots go to build/browser/
+# of the repository. Everything started here is stopped by PID on exit.
 #
 #   tests/browser/run.sh build/spinewatchd
 #
 # Prints one line per check and "N passed, N failed"; exits non-zero on failure.
 # Logs of the bus, the simulator and the daemon are printed when a check fails.
-# SPINEWATCH_SIM=FILE runs another simulator script (same command line).
+# SPINEWATCH_SIM=FILE runs another simulator script (same command line);
+# SPINEWATCH_SHOTS=DIR puts the screenshots elsewhere.
 
 set -u
 
@@ -21,6 +25,8 @@ POSTURE_SENSORS=(C0:FF:EE:00:00:01 C0:FF:EE:00:00:03)
 SOUND_SENSORS=(C0:FF:EE:00:00:02)
 OTHER_SENSORS=()
 SLOUCHING_SENSORS=(C0:FF:EE:00:00:01)   # slouched from ~6 s to ~44 s
+CALIBRATE_SENSOR=C0:FF:EE:00:00:03      # the micro:bit: held still by the test, then calibrated
+SHOTS=${SPINEWATCH_SHOTS:-$ROOT/build/browser}
 
 if [ $# -ne 1 ]; then
 	echo "usage: $0 PATH/TO/spinewatchd" >&2
@@ -47,9 +53,15 @@ PIDS=()
 
 cleanup() {
 	local pid i
-	# newest first: daemon, simulator, bus
+	# the supervisor and the daemon it runs, then the simulator and the bus
+	rm -f "$TMP/run"
+	if [ -n "${SUPERVISOR_PID:-}" ]; then
+		PIDS+=("$SUPERVISOR_PID" "$(cat "$TMP/daemon.pid" 2>/dev/null)")
+	fi
+	# newest first: daemon, supervisor, simulator, bus
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		pid=${PIDS[i]}
+		[ -n "$pid" ] || continue
 		kill -TERM "$pid" 2>/dev/null || continue
 		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -106,20 +118,36 @@ bluez_up() {
 }
 wait_for 15 "the simulator to own org.bluez" bluez_up
 
-# 3. the daemon on a free loopback port, with a short slouch delay
+# 3. the daemon on a free loopback port, with a short slouch delay and a
+# slouch-long alert after 6 s (0.1 min) of slouching
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') \
 	|| fail_setup "could not find a free port"
-"$DAEMON" --config /dev/null --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" --web-root "$ROOT/web" --slouch-delay 2 -v >"$TMP/daemon.log" 2>&1 &
-PIDS+=($!)
-DAEMON_PID=$!
+printf '[alerts]\nslouch_long_min = 0.1\n' >"$TMP/spinewatchd.conf"
+# A supervisor restarts the daemon (same state directory, same port) whenever it exits while
+# $TMP/run exists: smoke.mjs stops it with SIGTERM (PID in $TMP/daemon.pid) to check that the
+# page resumes across a restart. Each run's output goes to daemon.log.
+touch "$TMP/run"
+(
+	while [ -e "$TMP/run" ]; do
+		"$DAEMON" --config "$TMP/spinewatchd.conf" --state-dir "$TMP/state" \
+			--listen "127.0.0.1:$PORT" --web-root "$ROOT/web" --slouch-delay 2 -v \
+			>>"$TMP/daemon.log" 2>&1 &
+		echo $! >"$TMP/daemon.pid"
+		wait $!
+		echo "---- exit status $?" >>"$TMP/daemon.log"
+	done
+) &
+SUPERVISOR_PID=$!
+wait_for 5 "the daemon's PID" test -s "$TMP/daemon.pid"
+daemon_pid() { cat "$TMP/daemon.pid"; }
 port_open() {
-	alive "$DAEMON_PID" || { show_logs; fail_setup "the daemon exited"; }
+	alive "$(daemon_pid)" || { show_logs; fail_setup "the daemon exited"; }
 	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
 }
 wait_for 15 "the daemon to listen on 127.0.0.1:$PORT" port_open
 
 # 4. the browser
-ARGS=()
+ARGS=(--out "$SHOTS" --bus "$BUS" --calibrate "$CALIBRATE_SENSOR" --daemon-pidfile "$TMP/daemon.pid")
 for a in "${POSTURE_SENSORS[@]}"; do ARGS+=(--posture "$a"); done
 for a in "${SOUND_SENSORS[@]}"; do ARGS+=(--sound "$a"); done
 for a in "${OTHER_SENSORS[@]}"; do ARGS+=(--sensor "$a"); done
@@ -134,7 +162,7 @@ if [ -z "$summary" ]; then
 	echo "FAIL - smoke.mjs ended without a summary (exit $rc)"
 	passed=0 failed=1
 fi
-if alive "$DAEMON_PID"; then
+if alive "$(daemon_pid)"; then
 	echo "ok   - the daemon is still running after the test"
 	passed=$((passed + 1))
 else

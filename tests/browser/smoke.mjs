@@ -1,43 +1,67 @@
-// tests/browser/smoke.mjs - headless-Chromium smoke test of the spinewatch
+// tests/browser/smoke.mjs - headless-Chromium test of the spinewatch
 // dashboard (web/). Loads the page from a running spinewatchd, checks that it
-// connects, shows the sensors, events and live posture angle, survives a
-// dropped connection (resume with ?since=) and a reload, raises no console
-// error or CSP violation, and saves desktop and phone screenshots to out/.
+// goes live, shows the sensors, events, live posture angles and the Chart.js
+// charts (Chart.js from Debian's libjs-chart.js, served by the daemon), that a
+// simulated crack appears within a second, that a long slouch raises an alert
+// banner and acknowledging it reaches the daemon, that calibration shows its
+// result, that notifications are asked for only on a click and the sound
+// choice is kept, that the controls are reachable with the keyboard, that it
+// survives a dropped connection (reconnecting, resume with ?since=), repeated
+// failures (offline, then live again) and a reload, raises no console error or
+// CSP violation, and saves desktop (1280x800), phone (390x844) and dark
+// screenshots to the output folder.
 //
-//   node smoke.mjs URL [--sensor ADDR]... [--posture ADDR]... [--sound ADDR]... [--slouch ADDR]...
+//   node smoke.mjs URL [--out DIR] [--bus ADDRESS] [--sensor ADDR]... [--posture ADDR]...
+//                  [--sound ADDR]... [--slouch ADDR]... [--calibrate ADDR]
 //
 // --sensor: must be listed as streaming; --posture: its angle must be a number
 // that updates; --sound: a crack from it must appear in the event list;
-// --slouch: a slouch from it must be shown (event, card state, today's count).
+// --slouch: a slouch from it must be shown (event, card state, today's count)
+// and, as it lasts longer than the daemon's [alerts] slouch_long_min, raise a
+// slouch-long alert; --bus: the simulator's D-Bus address (tests/sim), used to
+// inject a crack into the first --sound sensor and to hold the --calibrate
+// sensor still while the page calibrates it; --out: where screenshots go
+// (default build/browser of the repository).
 // Prints one line per check and "N passed, N failed"; exits 1 on any failure.
 
 import { chromium } from 'playwright-core';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const OUT = path.join(HERE, 'out');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TOTAL_TIMEOUT_MS = 150000;
+const TOTAL_TIMEOUT_MS = 170000;
+const SIM = ['org.bluez', '/io/spinewatch/sim', 'io.spinewatch.Sim1'];
 
 function parseArgs(argv) {
-  const opts = { url: null, sensors: [], posture: [], sound: [], slouch: [] };
+  const opts = {
+    url: null, out: path.join(HERE, '..', '..', 'build', 'browser'), bus: null, calibrate: null,
+    sensors: [], posture: [], sound: [], slouch: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
-    if (a === '--sensor') opts.sensors.push(next());
+    if (a === '--out') opts.out = next();
+    else if (a === '--bus') opts.bus = next();
+    else if (a === '--calibrate') opts.calibrate = next();
+    else if (a === '--daemon-pidfile') opts.daemonPidfile = next();
+    else if (a === '--sensor') opts.sensors.push(next());
     else if (a === '--posture') opts.posture.push(next());
     else if (a === '--sound') opts.sound.push(next());
     else if (a === '--slouch') opts.slouch.push(next());
     else if (!opts.url && !a.startsWith('--')) opts.url = a;
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!opts.url) throw new Error('usage: node smoke.mjs URL [--sensor ADDR]... [--posture ADDR]... [--sound ADDR]... [--slouch ADDR]...');
+  if (!opts.url) {
+    throw new Error('usage: node smoke.mjs URL [--out DIR] [--bus ADDRESS] [--sensor ADDR]... [--posture ADDR]... ' +
+      '[--sound ADDR]... [--slouch ADDR]... [--calibrate ADDR]');
+  }
   for (const a of [...opts.posture, ...opts.sound]) if (!opts.sensors.includes(a)) opts.sensors.push(a);
   return opts;
 }
@@ -60,12 +84,70 @@ function assert(cond, msg) {
 
 const tid = (id) => `[data-testid="${id}"]`;
 
+// Calls a method of the simulator's control interface (tests/sim/README.md)
+// with dbus-send; args are dbus-send's TYPE:VALUE strings.
+function sim(bus, method, ...args) {
+  return new Promise((resolve, reject) => {
+    execFile('dbus-send', [`--bus=${bus}`, '--print-reply', `--dest=${SIM[0]}`, SIM[1], `${SIM[2]}.${method}`, ...args],
+      { timeout: 10000 }, (err, stdout, stderr) => (err ? reject(new Error(`${method}: ${stderr || err.message}`.trim())) : resolve(stdout)));
+  });
+}
+
+// Opens a feed client of its own in the page and returns its hello.
+function feedHello(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const ws = new window.__smoke.Native(`ws://${location.host}/ws`, 'spinewatch.v1');
+    const timer = setTimeout(() => { ws.close(); reject(new Error('no hello within 5 s')); }, 5000);
+    ws.onmessage = (e) => { clearTimeout(timer); ws.close(); resolve(JSON.parse(e.data)); };
+    ws.onerror = () => { clearTimeout(timer); reject(new Error('feed socket failed')); };
+  }));
+}
+
+async function paintedPixels(page, testid) {
+  return page.$eval(tid(testid), (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+    return { n, w: c.width, h: c.height, points: Number(c.dataset.points || 0) };
+  });
+}
+
 // Records every WebSocket the page opens (URL and the object, to drop it
 // from the test) and every CSP violation. Runs before the page's scripts;
 // DevTools-injected scripts are exempt from the page's CSP.
+// Notification is a stand-in that records what the page asks for and shows
+// (headless Chromium has no notification UI), and the page is told it does
+// not have the focus (as in a background tab), when it notifies.
 function instrument() {
   const Native = window.WebSocket;
-  window.__smoke = { sockets: [], urls: [], csp: [], Native };
+  window.__smoke = { sockets: [], urls: [], csp: [], Native, permissionRequests: 0, notifications: [], connStates: [] };
+  // the permission outlives a reload, as the browser's own does
+  let permission = sessionStorage.getItem('smoke.permission') || 'default';
+  window.Notification = class {
+    constructor(title, options = {}) {
+      window.__smoke.notifications.push({ title, body: options.body, tag: options.tag });
+    }
+
+    close() {}
+
+    static get permission() { return permission; }
+
+    static requestPermission() {
+      window.__smoke.permissionRequests++;
+      permission = 'granted';
+      sessionStorage.setItem('smoke.permission', permission);
+      return Promise.resolve(permission);
+    }
+  };
+  document.hasFocus = () => false;
+  document.addEventListener('DOMContentLoaded', () => {
+    const conn = document.querySelector('[data-testid="conn-state"]');
+    if (!conn) return;
+    new MutationObserver(() => {
+      const s = window.__smoke.connStates;
+      if (s[s.length - 1] !== conn.dataset.state) s.push(conn.dataset.state);
+    }).observe(conn, { attributes: true, attributeFilter: ['data-state'] });
+  });
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
@@ -82,7 +164,9 @@ function instrument() {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const OUT = path.resolve(opts.out);
   fs.mkdirSync(OUT, { recursive: true });
+  const shot = (name) => path.join(OUT, name);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'spinewatch-chromium-'));
   let context = null;
   const watchdog = setTimeout(() => {
@@ -113,7 +197,13 @@ async function main() {
     page.on('requestfailed', (req) => {
       if (req.resourceType() !== 'websocket') failedRequests.push(`${req.url()} ${req.failure()?.errorText}`);
     });
-    page.on('response', (res) => { if (res.status() >= 400) failedRequests.push(`${res.url()} HTTP ${res.status()}`); });
+    const scripts = new Map();   // URL path -> content type, of what the page loaded
+    const origins = new Set();   // of every request
+    page.on('request', (req) => { if (/^https?:/.test(req.url())) origins.add(new URL(req.url()).origin); });
+    page.on('response', (res) => {
+      if (res.status() >= 400) failedRequests.push(`${res.url()} HTTP ${res.status()}`);
+      else if (res.request().resourceType() === 'script') scripts.set(new URL(res.url()).pathname, res.headers()['content-type']);
+    });
 
     let response = null;
     await check('dashboard loads with a strict CSP', async () => {
@@ -125,11 +215,49 @@ async function main() {
       return `HTTP ${response.status()}`;
     });
 
-    await check('connection state becomes connected', async () => {
-      await page.waitForSelector(`${tid('conn-state')}[data-state="connected"]`, { timeout: 10000 });
+    await check('connection state becomes live', async () => {
+      await page.waitForSelector(`${tid('conn-state')}[data-state="live"]`, { timeout: 10000 });
       const url = await page.evaluate(() => window.__smoke.urls[0]);
       assert(/\/ws\?since=0$/.test(url), `first feed URL is ${url}`);
-      return (await page.textContent(tid('conn-state'))).trim();
+      const text = (await page.textContent(tid('conn-state'))).trim();
+      assert(text === 'Live', `state reads "${text}"`);
+      return text;
+    });
+
+    await check('notifications: not asked on load, asked once on "Enable notifications"', async () => {
+      const before = await page.evaluate(() => window.__smoke.permissionRequests);
+      assert(before === 0, `the page asked for notification permission ${before} time(s) on load`);
+      const btn = page.locator(tid('notify-toggle'));
+      assert(await btn.getAttribute('aria-pressed') === 'false', 'notifications are on before anyone asked');
+      await btn.click();
+      await page.waitForSelector(`${tid('notify-toggle')}[aria-pressed="true"]`, { timeout: 3000 });
+      const after = await page.evaluate(() => window.__smoke.permissionRequests);
+      assert(after === 1, `${after} permission request(s) after the click`);
+      return (await btn.textContent()).trim();
+    });
+
+    await check('alert sound: off by default, switched on, kept in localStorage', async () => {
+      const btn = page.locator(tid('sound-toggle'));
+      assert(await btn.getAttribute('aria-pressed') === 'false', 'the sound is on by default');
+      await btn.click();
+      await page.waitForSelector(`${tid('sound-toggle')}[aria-pressed="true"]`, { timeout: 3000 });
+      const kept = await page.evaluate(() => localStorage.getItem('spinewatch.sound'));
+      assert(kept === 'on', `localStorage has ${kept}`);
+      const played = Number(await btn.getAttribute('data-played'));
+      assert(played >= 1, 'no chime was played when switching it on');
+      return 'on, chime played';
+    });
+
+    await check('Chart.js is loaded from the daemon (/vendor/chart.js/, JavaScript MIME types)', async () => {
+      await page.waitForFunction(() => document.querySelector('[data-testid="today-hours"]').width > 0
+        && document.querySelector('[data-testid="today-hours"]').dataset.points !== undefined, null, { timeout: 10000 });
+      for (const p of ['/vendor/chart.js/chart.mjs', '/vendor/chart.js/chunks/helpers.segment.mjs']) {
+        assert(scripts.has(p), `${p} was not loaded (${[...scripts.keys()].join(', ')})`);
+        assert(/javascript/.test(scripts.get(p)), `${p} came as ${scripts.get(p)}`);
+      }
+      const foreign = [...origins].filter((o) => o !== new URL(opts.url).origin);
+      assert(!foreign.length, `requests to other sites (no CDN allowed): ${foreign.join(', ')}`);
+      return [...scripts.keys()].join(' ');
     });
 
     await check(`sensor list shows ${opts.sensors.length} sensor(s) streaming`, async () => {
@@ -166,6 +294,22 @@ async function main() {
         const usual = await page.textContent(tid('today-usual'));
         assert(/learned over a few days/.test(usual), `no baseline on a first day: ${usual}`);
         return page.textContent(tid('week-summary'));
+      });
+    }
+    if (opts.sound.length && opts.bus) {
+      await check('a simulated crack appears within a second (event list and timeline)', async () => {
+        const addr = opts.sound[0];
+        // intensity 100: the scenario's own cracks stay below it
+        const sel = `${tid('event-list')} li[data-kind="crack"][data-sensor="${addr}"][data-intensity="100"]`;
+        assert(!(await page.$(sel)), 'an intensity-100 crack is listed before the injection');
+        const marks = Number(await page.getAttribute(tid('today-timeline'), 'data-cracks')) || 0;
+        await sim(opts.bus, 'InjectCrack', `string:${addr}`, 'string:pop', 'byte:100', 'uint16:40', 'byte:3');
+        const t0 = Date.now();
+        await page.waitForSelector(sel, { timeout: 1000 });
+        const ms = Date.now() - t0;
+        await page.waitForFunction(([s, n]) => Number(document.querySelector(s).dataset.cracks) > n,
+          [tid('today-timeline'), marks], { timeout: 1000 - Math.min(ms, 900), polling: 50 });
+        return `listed after ${ms} ms, timeline ${marks} -> ${await page.getAttribute(tid('today-timeline'), 'data-cracks')} cracks`;
       });
     }
 
@@ -219,6 +363,89 @@ async function main() {
       });
     }
 
+    let alertId = null;
+    const slouchAddr = opts.slouch[0];
+    if (slouchAddr) {
+      await check(`the long slouch of ${slouchAddr} raises an alert banner (daemon's words, live region)`, async () => {
+        const sel = `${tid('alert-list')} li[data-rule="slouch-long"][data-sensor="${slouchAddr}"]`;
+        await page.waitForSelector(`${sel}[data-state="raised"]`, { timeout: 30000 });
+        alertId = Number(await page.getAttribute(sel, 'data-alert-id'));
+        const shown = (await page.textContent(tid(`alert-message-${alertId}`))).trim();
+        const hello = await feedHello(page);
+        const daemon = (hello.alerts || []).find((a) => a.id === alertId);
+        assert(daemon, `alert ${alertId} is not active in a new client's hello`);
+        assert(shown === daemon.message, `banner says "${shown}", the daemon "${daemon.message}"`);
+        const live = await page.$eval(tid('alert-list'), (ul) => ul.getAttribute('aria-live'));
+        assert(live === 'polite' || live === 'assertive', `alert list aria-live=${live}`);
+        assert(/^\(\d+\) /.test(await page.title()), `title "${await page.title()}" does not count raised alerts`);
+        const notes = await page.evaluate(() => window.__smoke.notifications);
+        assert(notes.some((n) => n.body && n.body.includes(daemon.message)), `no browser notification for it (${JSON.stringify(notes).slice(0, 200)})`);
+        return `#${alertId}: ${shown.slice(0, 60)}…; ${notes.length} notification(s)`;
+      });
+
+      await check('keyboard: Tab reaches the toggles, the alert button and the calibrate buttons', async () => {
+        await page.evaluate(() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); });
+        const seen = [];
+        for (let i = 0; i < 80; i++) {
+          await page.keyboard.press('Tab');
+          const id = await page.evaluate(() => (document.activeElement && document.activeElement.dataset.testid) || document.activeElement.tagName);
+          seen.push(id);
+        }
+        for (const want of ['notify-toggle', 'sound-toggle', `ack-${alertId}`, ...opts.posture.map((a) => `calibrate-${a}`)]) {
+          assert(seen.includes(want), `Tab never reached ${want} (reached ${[...new Set(seen)].join(', ')})`);
+        }
+        return `${new Set(seen).size} stops`;
+      });
+
+      await check('acknowledging the alert reaches the daemon', async () => {
+        await page.click(tid(`ack-${alertId}`));
+        await page.waitForSelector(`${tid(`alert-${alertId}`)}[data-state="acknowledged"]`, { timeout: 3000 });
+        await page.waitForSelector(`${tid('event-list')} li[data-kind="alert"][data-state="acknowledged"]`, { timeout: 3000 });
+        const hello = await feedHello(page);
+        const daemon = (hello.alerts || []).find((a) => a.id === alertId);
+        assert(daemon && daemon.state === 'acknowledged', `a new client's hello lists ${JSON.stringify(daemon)}`);
+        return `alert ${alertId} acknowledged in the daemon`;
+      });
+    }
+
+    if (opts.calibrate && opts.bus) {
+      await check(`calibrate ${opts.calibrate}: "sit upright and still", then the result`, async () => {
+        const addr = opts.calibrate;
+        await sim(opts.bus, 'SetAngle', `string:${addr}`, 'double:2');   // held still
+        try {
+          await page.waitForTimeout(1000);
+          await page.click(tid(`calibrate-${addr}`));
+          await page.waitForSelector(`${tid(`calib-${addr}`)}[data-state="running"]`, { timeout: 1000 })
+            .catch(() => { throw new Error('no "running" state after the click'); });
+          const during = await page.textContent(tid(`calib-${addr}`));
+          assert(/sit upright and still/i.test(during), `while calibrating: "${during}"`);
+          assert(await page.isDisabled(tid(`calibrate-${addr}`)), 'the button can be pressed again while it runs');
+          await page.waitForSelector(`${tid(`calib-${addr}`)}:is([data-state="done"], [data-state="refused"], [data-state="error"])`, { timeout: 15000 });
+          const st = await page.getAttribute(tid(`calib-${addr}`), 'data-state');
+          const text = await page.textContent(tid(`calib-${addr}`));
+          assert(st === 'done' && /^Calibrated at/.test(text), `result ${st}: "${text}"`);
+          return text;
+        } finally {
+          await sim(opts.bus, 'Resume').catch(() => {});
+        }
+      });
+    }
+
+    await check('Chart.js charts: timeline, cracks per hour, 8 weeks of cracks and slouch minutes', async () => {
+      // the 8-week charts follow the record (stats replies after cracks)
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid="weeks-cracks"]').dataset.points) >= 1,
+        null, { timeout: 10000, polling: 200 });
+      const out = [];
+      for (const id of ['today-timeline', 'today-hours', 'weeks-cracks', 'weeks-slouch']) {
+        const p = await paintedPixels(page, id);
+        assert(p.w > 0 && p.h > 0 && p.n > 500, `${id}: canvas ${p.w}x${p.h}, ${p.n} painted pixels`);
+        out.push(`${id} ${p.points}`);
+      }
+      const label = await page.getAttribute(tid('today-timeline'), 'aria-label');
+      assert(/pops/.test(label), `timeline aria-label "${label}"`);
+      return out.join(', ');
+    });
+
     await check("today's crack counts match the feed", async () => {
       // An independent client replays the ring and counts today's cracks by kind.
       const feed = await page.evaluate(() => new Promise((resolve, reject) => {
@@ -250,44 +477,13 @@ async function main() {
       return `${c.cracks} = ${c.pops} pops + ${c.clicks} clicks + ${c.grinds} grinds`;
     });
 
-    await check('dropped connection resumes with ?since=<last seq>, no duplicates', async () => {
-      const before = await page.evaluate(() => {
-        const seqs = [...document.querySelectorAll('[data-testid="event-list"] li[data-seq]')].map((li) => Number(li.dataset.seq));
-        return { max: Math.max(0, ...seqs), sockets: window.__smoke.sockets.length };
-      });
-      assert(before.max > 0, 'no event with a seq in the list');
-      await page.evaluate(() => window.__smoke.sockets.at(-1).close());
-      await page.waitForFunction((n) => window.__smoke.urls.length > n, before.sockets, { timeout: 10000 });
-      const url = await page.evaluate(() => window.__smoke.urls.at(-1));
-      const since = Number(new URL(url).searchParams.get('since'));
-      assert(since >= before.max, `reconnected with ${url}, but the list already had seq ${before.max}`);
-      await page.waitForSelector(`${tid('conn-state')}[data-state="connected"]`, { timeout: 10000 });
-      // let a few more messages arrive, then look for duplicates
-      await page.waitForTimeout(1500);
-      const seqs = await page.$$eval(`${tid('event-list')} li[data-seq]`, (lis) => lis.map((li) => Number(li.dataset.seq)));
-      assert(new Set(seqs).size === seqs.length, 'an event is listed twice');
-      for (let i = 1; i < seqs.length; i++) assert(seqs[i - 1] > seqs[i], `list not newest-first at ${seqs[i - 1]}, ${seqs[i]}`);
-      return `since=${since}`;
-    });
-
-    await check('reload reconnects and shows the history again', async () => {
-      const counts = await page.textContent(tid('today-cracks'));
-      await page.reload({ waitUntil: 'load', timeout: 15000 });
-      await page.waitForSelector(`${tid('conn-state')}[data-state="connected"]`, { timeout: 10000 });
-      if (opts.sound.length) {
-        await page.waitForSelector(`${tid('event-list')} li[data-kind="crack"]`, { timeout: 10000 });
-        const after = Number(await page.textContent(tid('today-cracks')));
-        assert(after >= Number(counts), `crack count went from ${counts} to ${after}`);
-      }
-      for (const addr of opts.posture) await angleUpdates(addr);
-      return `cracks today ${counts} -> ${await page.textContent(tid('today-cracks'))}`;
-    });
-
     await check('desktop screenshot (1280x800)', async () => {
       await page.setViewportSize({ width: 1280, height: 800 });
-      await page.waitForTimeout(400);
-      await page.screenshot({ path: path.join(OUT, 'desktop.png') });
-      return 'out/desktop.png';
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.waitForTimeout(600);
+      await page.screenshot({ path: shot('desktop.png') });
+      await page.screenshot({ path: shot('desktop-full.png'), fullPage: true });
+      return shot('desktop.png');
     });
 
     await check('phone layout fits 390 px and screenshot (390x844)', async () => {
@@ -295,9 +491,9 @@ async function main() {
       await page.waitForTimeout(400);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert(overflow <= 0, `page is ${overflow} px wider than the phone screen`);
-      await page.screenshot({ path: path.join(OUT, 'phone.png') });
-      await page.screenshot({ path: path.join(OUT, 'phone-full.png'), fullPage: true });
-      return 'out/phone.png';
+      await page.screenshot({ path: shot('phone.png') });
+      await page.screenshot({ path: shot('phone-full.png'), fullPage: true });
+      return shot('phone.png');
     });
 
     await check('dark colour scheme screenshot', async () => {
@@ -306,9 +502,97 @@ async function main() {
       await page.waitForTimeout(400);
       const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       assert(bg !== 'rgb(244, 246, 248)', `background stayed light (${bg})`);
-      await page.screenshot({ path: path.join(OUT, 'desktop-dark.png') });
+      await page.screenshot({ path: shot('desktop-dark.png') });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: shot('phone-dark.png') });
       await page.emulateMedia({ colorScheme: 'light' });
-      return 'out/desktop-dark.png';
+      await page.setViewportSize({ width: 1280, height: 800 });
+      return shot('desktop-dark.png');
+    });
+
+    await check('dropped connection: reconnecting, then live, resuming with ?since=<last seq>, no duplicates', async () => {
+      const before = await page.evaluate(() => {
+        const seqs = [...document.querySelectorAll('[data-testid="event-list"] li[data-seq]')].map((li) => Number(li.dataset.seq));
+        window.__smoke.connStates = [];
+        return { max: Math.max(0, ...seqs), sockets: window.__smoke.sockets.length };
+      });
+      assert(before.max > 0, 'no event with a seq in the list');
+      await page.evaluate(() => window.__smoke.sockets.at(-1).close());
+      await page.waitForFunction((n) => window.__smoke.urls.length > n, before.sockets, { timeout: 10000 });
+      const url = await page.evaluate(() => window.__smoke.urls.at(-1));
+      const since = Number(new URL(url).searchParams.get('since'));
+      assert(since >= before.max, `reconnected with ${url}, but the list already had seq ${before.max}`);
+      await page.waitForSelector(`${tid('conn-state')}[data-state="live"]`, { timeout: 10000 });
+      const states = await page.evaluate(() => window.__smoke.connStates);
+      assert(states[0] === 'reconnecting' && states.at(-1) === 'live', `states after the drop: ${states.join(' -> ')}`);
+      // let a few more messages arrive, then look for duplicates
+      await page.waitForTimeout(1500);
+      const seqs = await page.$$eval(`${tid('event-list')} li[data-seq]`, (lis) => lis.map((li) => Number(li.dataset.seq)));
+      assert(new Set(seqs).size === seqs.length, 'an event is listed twice');
+      for (let i = 1; i < seqs.length; i++) assert(seqs[i - 1] > seqs[i], `list not newest-first at ${seqs[i - 1]}, ${seqs[i]}`);
+      return `${states.join(' -> ')}, since=${since}`;
+    });
+
+    if (opts.daemonPidfile) {
+      await check('a daemon restart: the page resumes the same stream, no event lost or listed twice', async () => {
+        const { readFileSync } = await import('node:fs');
+        const pid = Number(readFileSync(opts.daemonPidfile, 'utf8'));
+        const before = await page.evaluate(() => {
+          const seqs = [...document.querySelectorAll('[data-testid="event-list"] li[data-seq]')].map((li) => Number(li.dataset.seq));
+          window.__smoke.connStates = [];
+          return { max: Math.max(0, ...seqs), sockets: window.__smoke.sockets.length };
+        });
+        process.kill(pid, 'SIGTERM');   /* run.sh's supervisor starts it again */
+        await page.waitForFunction((n) => window.__smoke.urls.length > n, before.sockets, { timeout: 15000 });
+        await page.waitForSelector(`${tid('conn-state')}[data-state="live"]`, { timeout: 20000 });
+        const newPid = Number(readFileSync(opts.daemonPidfile, 'utf8'));
+        assert(newPid !== pid, 'the daemon was not restarted');
+        const url = await page.evaluate(() => window.__smoke.urls.at(-1));
+        const since = Number(new URL(url).searchParams.get('since'));
+        assert(since >= before.max, `reconnected with ${url} after the list had seq ${before.max}`);
+        // the shutdown's own events (sensors going away) and the new run's arrive after it
+        await page.waitForFunction((max) => [...document.querySelectorAll('[data-testid="event-list"] li[data-seq]')]
+          .some((li) => Number(li.dataset.seq) > max), before.max, { timeout: 15000 });
+        const seqs = await page.$$eval(`${tid('event-list')} li[data-seq]`, (lis) => lis.map((li) => Number(li.dataset.seq)));
+        assert(new Set(seqs).size === seqs.length, 'an event is listed twice');
+        assert(seqs.includes(before.max), `the last event before the restart (${before.max}) is gone from the list`);
+        for (let i = 1; i < seqs.length; i++) assert(seqs[i - 1] > seqs[i], `list not newest-first at ${seqs[i - 1]}, ${seqs[i]}`);
+        return `pid ${pid} -> ${newPid}, resumed with since=${since}, newest seq now ${seqs[0]}`;
+      });
+    }
+
+    await check('reload reconnects and shows the history again', async () => {
+      const counts = await page.textContent(tid('today-cracks'));
+      await page.reload({ waitUntil: 'load', timeout: 15000 });
+      await page.waitForSelector(`${tid('conn-state')}[data-state="live"]`, { timeout: 10000 });
+      assert(await page.getAttribute(tid('sound-toggle'), 'aria-pressed') === 'true', 'the sound choice was not kept');
+      assert(await page.getAttribute(tid('notify-toggle'), 'aria-pressed') === 'true', 'the notification choice was not kept');
+      assert(await page.evaluate(() => window.__smoke.permissionRequests) === 0, 'the reloaded page asked for permission');
+      if (opts.sound.length) {
+        await page.waitForSelector(`${tid('event-list')} li[data-kind="crack"]`, { timeout: 10000 });
+        const after = Number(await page.textContent(tid('today-cracks')));
+        assert(after >= Number(counts), `crack count went from ${counts} to ${after}`);
+      }
+      for (const addr of opts.posture) await angleUpdates(addr);
+      return `cracks today ${counts} -> ${await page.textContent(tid('today-cracks'))}; sound and notification choices kept`;
+    });
+
+    await check('offline after repeated failures, "Retry now", then live again', async () => {
+      // every new feed connection is refused until unblocked, then passed through
+      let blocked = true;
+      await page.routeWebSocket(/\/ws(\?|$)/, (ws) => { if (blocked) ws.close(); else ws.connectToServer(); });
+      await page.evaluate(() => { window.__smoke.connStates = []; window.__smoke.sockets.at(-1).close(); });
+      await page.waitForSelector(`${tid('conn-state')}[data-state="offline"]`, { timeout: 20000 });
+      const text = (await page.textContent(tid('conn-state'))).trim();
+      assert(/^Offline/.test(text), `offline state reads "${text}"`);
+      assert(await page.isVisible(tid('retry-now')), 'no Retry now button while offline');
+      blocked = false;
+      await page.click(tid('retry-now'));
+      await page.waitForSelector(`${tid('conn-state')}[data-state="live"]`, { timeout: 10000 });
+      assert(!(await page.isVisible(tid('retry-now'))), 'Retry now still shown when live');
+      const states = await page.evaluate(() => window.__smoke.connStates);
+      return states.join(' -> ');
     });
 
     await check('no console errors, failed requests or CSP violations', async () => {

@@ -157,7 +157,7 @@ static void test_config(void **state)
 		assert_true(strncmp(m, prefix, strlen(prefix)) == 0); \
 		assert_null(alerts_new(&c, NULL, NULL)); \
 	} while (0)
-	BAD(slouch_long_ms, 59 * SEC, "slouch_long_ms:");
+	BAD(slouch_long_ms, 3 * SEC - 1, "slouch_long_ms:");
 	BAD(slouch_long_ms, 8 * HOUR + 1, "slouch_long_ms:");
 	BAD(sensor_lost_ms, 999, "sensor_lost_ms:");
 	BAD(battery_low_pct, 0, "battery_low_pct:");

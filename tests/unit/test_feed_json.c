@@ -257,6 +257,7 @@ static void test_doc_examples_reencode(void **state)
 				.calibrating = json_is_true(json_object_get(o, "calibrating")),
 				.slouching = json_is_true(json_object_get(o, "slouching")),
 				.beyond_ms = num(o, "beyond_ms"),
+				.sitting_ms = num(o, "sitting_ms"),
 			};
 
 			check_same(examples[i], buf, feed_encode_posture(&p, buf, sizeof(buf)));
