@@ -14,6 +14,7 @@
 
 enum setting_id {
 	S_LISTEN, S_WEB_ROOT, S_STATE_DIR, S_RING_SIZE, S_MAX_CLIENTS, S_LOG_LEVEL,
+	S_EVENT_DAYS, S_DAILY_DAYS,
 	S_ALLOW, S_DENY, S_PROFILES, S_DISCOVERY, S_NOTIFY_PATH, S_BACKOFF_MIN, S_BACKOFF_MAX,
 	S_SENSOR_PERIOD,
 	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
@@ -31,6 +32,8 @@ static const struct setting {
 	[S_STATE_DIR] = { "server", "state_directory", "state-dir", false },
 	[S_RING_SIZE] = { "server", "ring_size", "ring-size", false },
 	[S_MAX_CLIENTS] = { "server", "max_clients", "max-clients", false },
+	[S_EVENT_DAYS] = { "server", "history_days", NULL, false },
+	[S_DAILY_DAYS] = { "server", "daily_history_days", NULL, false },
 	[S_LOG_LEVEL] = { "server", "log_level", "log-level", false },
 	[S_ALLOW] = { "sensors", "allow", "allow", true },
 	[S_DENY] = { "sensors", "deny", "deny", true },
@@ -73,6 +76,8 @@ void config_defaults(struct sw_config *c, const char *listen, const char *web_ro
 		snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
 	c->ring_size = 4096;
 	c->max_clients = 64;
+	c->history.event_days = HISTORY_DEFAULT_EVENT_DAYS;
+	c->history.daily_days = HISTORY_DEFAULT_DAILY_DAYS;
 	c->log_level = LOG_INFO;
 	detector_config_default(&c->det);
 	bluez_config_defaults(&c->bz);
@@ -187,6 +192,13 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 			return -1;
 		c->max_clients = (unsigned)ul;
 		return 0;
+	case S_EVENT_DAYS:
+	case S_DAILY_DAYS:
+		if (parse_ulong(v, 1, 36500, &ul, err, errlen))
+			return -1;
+		*(id == S_EVENT_DAYS ? &c->history.event_days : &c->history.daily_days) =
+			(unsigned)ul;
+		return 0;
 	case S_LOG_LEVEL:
 		if (!strcmp(v, "warning"))
 			c->log_level = LOG_WARNING;
@@ -231,9 +243,10 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 		*(id == S_DELAY ? &c->det.delay_ms : &c->det.calibration_ms) = (int64_t)llround(d * 1000);
 		return 0;
 	case S_SLOUCH_LONG:
-		if (parse_ulong(v, 1, 480, &ul, err, errlen))
+		/* decimal minutes: 0.1 is 6 s (for tests and demos) */
+		if (parse_double(v, 0.05, 480, &d, err, errlen))
 			return -1;
-		c->alerts.slouch_long_ms = (int64_t)ul * 60000;
+		c->alerts.slouch_long_ms = (int64_t)llround(d * 60000);
 		return 0;
 	case S_BREAK_INTERVAL:
 		if (parse_ulong(v, 5, 480, &ul, err, errlen))

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "alerts.h"
+#include "history.h"
 #include "bluez.h"
 #include "breaks.h"
 #include "cracks.h"
@@ -27,6 +28,7 @@ struct sw_config {
 	char state_dir[CONFIG_PATH_MAX];
 	size_t ring_size;
 	unsigned max_clients;
+	struct history_config history; /* retention of events and of days */
 	int log_level;                 /* LOG_WARNING, LOG_INFO or LOG_DEBUG */
 	struct detector_config det;
 	struct bluez_config bz;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alert_center.h"
+#include "history.h"
 #include "service.h"
 #include "stats_keeper.h"
 #include "bluez.h"
@@ -219,6 +220,7 @@ struct running {
 	struct alert_center *alerts;
 	struct stats_keeper *stats;
 	struct service *service;
+	struct history *history;
 	struct feed *feed;
 	struct loop *loop;
 };
@@ -283,8 +285,50 @@ static void service_status(void *user, char *buf, size_t len)
 
 	for (i = 0; i < n; i++)
 		streaming += sensors[i].state && !strcmp(sensors[i].state, "streaming");
-	snprintf(buf, len, "%zu sensor%s streaming (%zu known), %u client%s", streaming,
-		 streaming == 1 ? "" : "s", n, clients, clients == 1 ? "" : "s");
+	snprintf(buf, len, "%zu sensor%s streaming (%zu known), %u client%s%s%s", streaming,
+		 streaming == 1 ? "" : "s", n, clients, clients == 1 ? "" : "s",
+		 run->history && history_problem(run->history) ? "; history not written: " : "",
+		 run->history && history_problem(run->history) ? history_problem(run->history) : "");
+}
+
+/* ---- the durable store: refill the ring, continue the numbering and the stream ---- */
+
+static void refill_one(void *user, uint64_t seq, const char *json, size_t len)
+{
+	static struct log_ratelimit rl;
+
+	if (store_refill(user, seq, json, len) < 0)
+		log_rl(&rl, LOG_WARNING, "history: event %llu not put back into the ring",
+		       (unsigned long long)seq);
+}
+
+static void history_sink(void *user, const struct feed_event *ev, const char *json, size_t len)
+{
+	history_add_event(user, ev->seq, ev->ts_ms, store_kind_name(ev->kind), ev->sensor, json,
+			  len);
+}
+
+static struct history *open_history(const struct sw_config *c, struct store *store,
+				    char stream[17])
+{
+	char err[256];
+	struct history *h = history_open(c->state_dir, &c->history, err, sizeof(err));
+	long n;
+
+	if (!h) {
+		log_warn("history: none kept this run (%s): events stream live but do not outlive "
+			 "a restart", err);
+		return NULL;
+	}
+	n = history_recent(h, c->ring_size, refill_one, store);
+	if (n <= 0 && history_last_seq(h))
+		store_start_at(store, history_last_seq(h) + 1);
+	if (n > 0 || history_last_seq(h))
+		log_info("history: %ld events back in the ring, numbering continues at %llu", n > 0 ? n : 0,
+			 (unsigned long long)ring_last_seq(store_events(store)) + 1);
+	snprintf(stream, 17, "%s", history_stream(h));
+	store_set_sink(store, history_sink, h);
+	return h;
 }
 
 static void quit_now(void *user)
@@ -328,6 +372,9 @@ static void reload_settings(struct running *run)
 			 "take effect at the next start");
 	log_init(next.log_level);
 	cur->log_level = next.log_level;
+	cur->history = next.history;
+	if (run->history)
+		history_set_config(run->history, &next.history);
 	cur->det = next.det;   /* hello reads it from here */
 	sensors_set_detector_config(run->sensors, &next.det);
 	cur->bz = next.bz;
@@ -399,14 +446,16 @@ int main(int argc, char **argv)
 	make_stream_id(stream);
 
 	store = store_new(o.cfg.ring_size);
+	if (store)
+		run.history = open_history(&o.cfg, store, stream);
 	sensors = store ? sensors_new(store, &o.cfg.det) : NULL;
 	alerts = store ? alert_center_new(store, &o.cfg.alerts) : NULL;
-	run.stats = stats_keeper_new(o.cfg.state_dir);
+	run.stats = stats_keeper_new(run.history);
 	if (!sensors || !alerts || !run.stats) {
 		log_error("out of memory");
 		goto out;
 	}
-	sensors_set_state_dir(sensors, o.cfg.state_dir);
+	sensors_set_history(sensors, run.history);
 	sensors_set_breaks_config(sensors, &o.cfg.breaks);
 	sensors_set_cracks_config(sensors, &o.cfg.cracks);
 	sensors_attach_alerts(sensors, alerts);
@@ -433,6 +482,8 @@ int main(int argc, char **argv)
 	}
 	sensors_attach_loop(sensors, loop);
 	stats_keeper_attach_loop(run.stats, loop);
+	if (run.history)
+		history_attach_loop(run.history, loop);
 	run.feed = feed;
 	run.loop = loop;
 	run.service = service_new(loop, service_status, &run);
@@ -485,6 +536,10 @@ out:
 	sensors_attach_stats(sensors, NULL);
 	stats_keeper_free(run.stats);   /* saves the day; before the loop (its timer) */
 	run.stats = NULL;
+	if (store)
+		store_set_sink(store, NULL, NULL);
+	history_close(run.history);     /* writes what is queued, marks a clean stop */
+	run.history = NULL;
 	if (loop)
 		loop_detach_dbus(loop);
 	if (conn) {

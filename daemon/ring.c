@@ -17,7 +17,8 @@ struct ring {
 	size_t payload_max;
 	size_t nslots;        /* capacity + 1 */
 	size_t stride;        /* RING_PRE + payload_max */
-	uint64_t last;        /* newest committed seq, 0 while empty */
+	uint64_t last;        /* newest committed seq; first - 1 while empty */
+	uint64_t first;       /* the first seq this ring holds or will hold (1, or ring_start_at) */
 	int reserved;         /* a reserve for seq last + 1 is open */
 	size_t *lens;         /* payload length per slot */
 	unsigned char *bytes; /* nslots * stride */
@@ -41,6 +42,7 @@ struct ring *ring_new(size_t capacity, size_t payload_max)
 	r->payload_max = payload_max;
 	r->nslots = capacity + 1;
 	r->stride = RING_PRE + payload_max;
+	r->first = 1;
 	r->lens = calloc(r->nslots, sizeof(*r->lens));
 	r->bytes = malloc(r->nslots * r->stride);
 	if (!r->lens || !r->bytes) {
@@ -76,9 +78,19 @@ uint64_t ring_last_seq(const struct ring *r)
 
 uint64_t ring_oldest_seq(const struct ring *r)
 {
-	if (r->last == 0)
+	if (r->last < r->first)
 		return 0;
-	return r->last > r->capacity ? r->last - r->capacity + 1 : 1;
+	return r->last - r->first + 1 > r->capacity ? r->last - r->capacity + 1 : r->first;
+}
+
+int ring_start_at(struct ring *r, uint64_t seq)
+{
+	if (seq == 0 || r->last >= r->first || seq == UINT64_MAX)
+		return -1;   /* only an empty ring, and seq 1.. */
+	r->first = seq;
+	r->last = seq - 1;
+	r->reserved = 0;
+	return 0;
 }
 
 static size_t ring_slot_index(const struct ring *r, uint64_t seq)
@@ -144,6 +156,8 @@ enum ring_read_result ring_read(const struct ring *r, uint64_t *cursor,
 		return RING_EMPTY;
 
 	oldest = ring_oldest_seq(r);
+	if (oldest == 0)   /* empty, started after an earlier run's events */
+		oldest = r->first;
 	if (*cursor + 1 < oldest) {
 		if (gap) {
 			gap->from = *cursor + 1;
@@ -167,7 +181,7 @@ uint64_t ring_pending(const struct ring *r, uint64_t cursor)
 {
 	uint64_t oldest = ring_oldest_seq(r);
 
-	if (cursor >= r->last)
+	if (cursor >= r->last || oldest == 0)
 		return 0;
 	if (cursor + 1 < oldest)
 		cursor = oldest - 1;

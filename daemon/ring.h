@@ -24,10 +24,16 @@ void ring_free(struct ring *r);
 
 size_t ring_capacity(const struct ring *r);
 size_t ring_payload_max(const struct ring *r);
-/* newest sequence number, 0 while empty */
+/* newest sequence number (0 while empty; seq - 1 after ring_start_at(seq)) */
 uint64_t ring_last_seq(const struct ring *r);
 /* oldest sequence number still held, 0 while empty */
 uint64_t ring_oldest_seq(const struct ring *r);
+/*
+ * An empty ring numbers its records from seq instead of 1 (the durable store
+ * continues an earlier run's numbering); readers asking for anything before
+ * seq get a gap. 0, or -1 if the ring is not empty or seq is 0.
+ */
+int ring_start_at(struct ring *r, uint64_t seq);
 
 /*
  * Two-step append, so the payload can contain its own sequence number:

@@ -14,7 +14,7 @@
 #include "thingy52.h"
 #include "alert_center.h"
 #include "cracks.h"
-#include "statefile.h"
+#include "history.h"
 #include "stats_keeper.h"
 
 #include <errno.h>
@@ -58,7 +58,7 @@ struct sensors {
 	int64_t flush_due;          /* when status_timer fires (mono), while armed */
 	struct alert_center *alerts;
 	struct stats_keeper *stats;
-	char state_dir[512];
+	struct history *history;    /* calibrations are kept there; NULL: not kept */
 	struct breaks_config breaks_cfg;
 	struct calibration_config calib_cfg;
 	struct cracks_config cracks_cfg;
@@ -108,9 +108,9 @@ void sensors_attach_alerts(struct sensors *s, struct alert_center *ac)
 	s->alerts = ac;
 }
 
-void sensors_set_state_dir(struct sensors *s, const char *dir)
+void sensors_set_history(struct sensors *s, struct history *h)
 {
-	snprintf(s->state_dir, sizeof(s->state_dir), "%s", dir);
+	s->history = h;
 }
 
 void sensors_set_breaks_config(struct sensors *s, const struct breaks_config *cfg)
@@ -138,62 +138,38 @@ void sensors_set_cracks_config(struct sensors *s, const struct cracks_config *cf
 	}
 }
 
-/* ---- stored calibrations: STATE_DIR/calibration/AA-BB-CC-DD-EE-FF --------- */
-
-/* "calibration/AA-BB-CC-DD-EE-FF", relative to the state directory */
-static void calib_name(const char *address, char *out, size_t len)
-{
-	char name[FEED_ADDRESS_LEN];
-	size_t i;
-
-	for (i = 0; address[i] && i < sizeof(name) - 1; i++)
-		name[i] = address[i] == ':' ? '-' : address[i];
-	name[i] = '\0';
-	snprintf(out, len, "calibration/%s", name);
-}
+/* ---- stored calibrations: rows of the history database --------------------- */
 
 static void calib_load(struct sensors *s, struct sensor *x)
 {
-	char name[64];
 	double unit[3];
 	const char *bad;
-	char *text, *nl;
+	char *line;
 
-	if (!s->state_dir[0])
+	if (!s->history || !(line = history_calibration(s->history, x->address)))
 		return;
-	calib_name(x->address, name, sizeof(name));
-	text = statefile_read(s->state_dir, name, CALIBRATION_LINE_MAX + 2, NULL);
-	if (!text) {
-		if (errno != ENOENT)
-			log_warn("sensor %s: cannot read its calibration %s/%s: %s", x->address,
-				 s->state_dir, name, strerror(errno));
-		return;
-	}
-	if ((nl = strchr(text, '\n')))
-		nl[1] = '\0';
-	bad = calibration_parse(text, unit);
-	free(text);
+	bad = calibration_parse(line, unit);
+	free(line);
 	if (bad || !detector_set_baseline(&x->det, unit)) {
-		log_warn("sensor %s: ignoring its stored calibration %s/%s (%s)", x->address,
-			 s->state_dir, name, bad ? bad : "not a unit vector");
+		log_warn("sensor %s: ignoring its stored calibration (%s)", x->address,
+			 bad ? bad : "not a unit vector");
 		return;
 	}
-	log_info("sensor %s: upright baseline from %s/%s", x->address, s->state_dir, name);
+	log_info("sensor %s: upright baseline from its stored calibration", x->address);
 }
 
-/* Write-then-rename, so a crash never leaves half a calibration. */
 static bool calib_save(struct sensors *s, struct sensor *x, const double unit[3])
 {
-	char name[64], line[CALIBRATION_LINE_MAX];
+	char line[CALIBRATION_LINE_MAX];
 	size_t n = calibration_format(unit, line, sizeof(line));
 
-	if (!s->state_dir[0] || !n)
+	if (!s->history || !n)
 		return false;
-	calib_name(x->address, name, sizeof(name));
-	if (statefile_write(s->state_dir, name, line, n) == 0)
+	line[strcspn(line, "\n")] = '\0';
+	if (history_set_calibration(s->history, x->address, line, clock_epoch_ms()) == 0)
 		return true;
-	log_warn("sensor %s: calibration applied but not stored under %s: %s", x->address,
-		 s->state_dir, strerror(errno));
+	log_warn("sensor %s: calibration applied but not stored (it is lost at the next start)",
+		 x->address);
 	return false;
 }
 
@@ -634,6 +610,7 @@ static void posture_sample(struct sensors *s, struct sensor *x, const struct spi
 	live.calibrating = calibrating;
 	live.slouching = slouching;
 	live.beyond_ms = detector_beyond_ms(&x->det, mono);
+	live.sitting_ms = breaks_sitting_ms(&x->brk, mono);
 	if (x->last_posture_ms && mono - x->last_posture_ms < SENSORS_POSTURE_INTERVAL_MS &&
 	    calibrating == x->last_calibrating && slouching == x->last_slouching) {
 		/* too soon: the newest sample goes out when the interval is up */

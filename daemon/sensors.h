@@ -43,8 +43,9 @@ struct stats_keeper;
 void sensors_attach_stats(struct sensors *s, struct stats_keeper *k);
 /* Slouches, breaks, link state and battery go to the alert center too. */
 void sensors_attach_alerts(struct sensors *s, struct alert_center *ac);
-/* Where calibrations are kept (DIR/calibration/AA-BB-..); before sensors appear. */
-void sensors_set_state_dir(struct sensors *s, const char *dir);
+/* Where calibrations are kept (history.h); before sensors appear. */
+struct history;
+void sensors_set_history(struct sensors *s, struct history *h);
 
 /*
  * A client asks to capture a posture sensor's upright baseline: true if it

@@ -1,18 +1,17 @@
 /*
  * stats_keeper.c - the daemon's aggregation record, its sitting-span joiner
- * and its file under the state directory (see stats_keeper.h).
+ * and its rows in the history database (see stats_keeper.h).
  */
 #include "stats_keeper.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
-#include "statefile.h"
+#include "history.h"
 #include "stats.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -25,7 +24,7 @@ struct span {
 
 struct stats_keeper {
 	struct stats *st;
-	char state_dir[PATH_MAX];
+	struct history *history;   /* NULL: the record lives in memory only */
 	struct loop *loop;
 	struct loop_timer save_timer;
 	bool dirty;
@@ -54,32 +53,27 @@ static void note(struct stats_keeper *k, int r, const char *what, const char *se
 		k->dirty = true;
 }
 
+/* The last STATS_MAX_DAYS local days from the history database. */
 static void load(struct stats_keeper *k)
 {
-	char err[256], bad[PATH_MAX + 32], path[PATH_MAX + 16];
+	char err[256], from[16];
+	time_t t = (time_t)((clock_epoch_ms() - (STATS_MAX_DAYS - 1) * DAY_MS) / 1000);
+	struct tm tm;
 	char *text;
 
-	if (!k->state_dir[0])
+	if (!k->history || !localtime_r(&t, &tm) || !strftime(from, sizeof(from), "%Y-%m-%d", &tm))
 		return;
-	text = statefile_read(k->state_dir, STATS_KEEPER_FILE, STATS_KEEPER_MAX_FILE, NULL);
+	text = history_days(k->history, from);
 	if (!text) {
-		if (errno == ENOENT)
-			return;
-		snprintf(err, sizeof(err), "%s", strerror(errno));
-	} else if (stats_load(k->st, text, err, sizeof(err)) == 0) {
-		free(text);
-		log_info("stats: %zu sensor(s) of history from %s/%s", stats_sensor_count(k->st),
-			 k->state_dir, STATS_KEEPER_FILE);
+		log_warn("stats: cannot read the per-day record; starting a new one");
 		return;
 	}
-	free(text);
-	snprintf(path, sizeof(path), "%s/%s", k->state_dir, STATS_KEEPER_FILE);
-	snprintf(bad, sizeof(bad), "%s.bad", path);
-	if (rename(path, bad) == 0)
-		log_warn("stats: %s is unusable (%s); moved to %s, starting a new record", path, err,
-			 bad);
+	if (stats_load(k->st, text, err, sizeof(err)) == 0)
+		log_info("stats: %zu sensor(s) of history since %s", stats_sensor_count(k->st), from);
 	else
-		log_warn("stats: %s is unusable (%s); starting a new record", path, err);
+		log_warn("stats: the stored per-day record is unusable (%s); starting a new one "
+			 "(the stored days are kept)", err);
+	free(text);
 }
 
 static void save_timer_fire(struct loop_timer *t)
@@ -87,7 +81,7 @@ static void save_timer_fire(struct loop_timer *t)
 	stats_keeper_save(t->user);
 }
 
-struct stats_keeper *stats_keeper_new(const char *state_dir)
+struct stats_keeper *stats_keeper_new(struct history *history)
 {
 	struct stats_keeper *k = calloc(1, sizeof(*k));
 
@@ -98,8 +92,7 @@ struct stats_keeper *stats_keeper_new(const char *state_dir)
 		free(k);
 		return NULL;
 	}
-	if (state_dir)
-		snprintf(k->state_dir, sizeof(k->state_dir), "%s", state_dir);
+	k->history = history;
 	load(k);
 	return k;
 }
@@ -138,7 +131,7 @@ int stats_keeper_save(struct stats_keeper *k)
 	flush_spans(k);
 	if (k->loop)
 		loop_timer_cancel(&k->save_timer);
-	if (!k->dirty || !k->state_dir[0])
+	if (!k->dirty || !k->history)
 		return 0;
 	stats_forget_before(k->st, clock_epoch_ms() - STATS_MAX_DAYS * DAY_MS);
 	text = stats_save(k->st);
@@ -146,11 +139,8 @@ int stats_keeper_save(struct stats_keeper *k)
 		log_warn("stats: out of memory while saving");
 		return -1;
 	}
-	r = statefile_write(k->state_dir, STATS_KEEPER_FILE, text, strlen(text));
-	if (r < 0)
-		log_rl(&k->rl, LOG_WARNING, "stats: cannot write %s/%s: %s", k->state_dir,
-		       STATS_KEEPER_FILE, strerror(errno));
-	else
+	r = history_save_days(k->history, text);   /* logs its own errors */
+	if (r == 0)
 		k->dirty = false;
 	free(text);
 	if (r < 0 && k->loop)   /* try again later, do not lose the day */

@@ -1,9 +1,10 @@
 /*
- * stats_keeper.h - the running daemon's aggregation (stats.h) and its file:
- * sensors.c reports crack episodes, slouches, posture breaks and sitting
- * time here; the record lives in STATE_DIR/stats.json (read at start,
- * replaced atomically at most once a minute while it changes, and at exit),
- * days older than STATS_MAX_DAYS are dropped; the feed asks for the "stats"
+ * stats_keeper.h - the running daemon's aggregation (stats.h) and where it
+ * is kept: sensors.c reports crack episodes, slouches, posture breaks and
+ * sitting time here; the record's days are rows of the history database
+ * (history.h: the last STATS_MAX_DAYS days are read at start, the changed
+ * record is written at most once a minute and at exit, and the database keeps
+ * days for two years while memory holds eight weeks); the feed asks for the "stats"
  * object (hello, the stats command) and the alert center gets the wearer's
  * usual crack rate from stats_keeper_baseline().
  *
@@ -20,25 +21,24 @@
 
 #include "loop.h"
 
-#define STATS_KEEPER_FILE "stats.json"
 #define STATS_KEEPER_SAVE_DELAY_MS 60000    /* after the first unsaved change */
 #define STATS_KEEPER_SITTING_FLUSH_MS 60000 /* a joined sitting span goes in at this length */
-#define STATS_KEEPER_MAX_FILE (16u * 1024 * 1024)
 
 struct stats_keeper;
 
 /*
- * Reads STATE_DIR/stats.json if there is one (state_dir "" or NULL: nothing
- * is read or written). An unreadable or invalid file is logged, renamed to
- * stats.json.bad and the keeper starts empty. NULL on allocation failure.
+ * Reads the last days from the history database (NULL: the record lives in
+ * memory only). An unusable stored record is logged and the keeper starts
+ * empty (the rows stay for a person to look at). NULL on allocation failure.
  */
-struct stats_keeper *stats_keeper_new(const char *state_dir);
+struct history;
+struct stats_keeper *stats_keeper_new(struct history *history);
 /* With a loop, changes are saved after STATS_KEEPER_SAVE_DELAY_MS; without
  * one, only by stats_keeper_save() and at free. */
 void stats_keeper_attach_loop(struct stats_keeper *k, struct loop *loop);
 /* Saves what is unsaved, then frees. */
 void stats_keeper_free(struct stats_keeper *k);
-/* Writes the file now if anything changed: 0, or -1 (logged). */
+/* Writes the changed record now: 0, or -1 (logged; retried later). */
 int stats_keeper_save(struct stats_keeper *k);
 
 /* Inputs; times are epoch ms. Bad or too old input is counted and dropped

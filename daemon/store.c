@@ -12,6 +12,8 @@ struct store {
 	struct ring *postures;
 	store_listener_fn listener;
 	void *listener_user;
+	store_sink_fn sink;
+	void *sink_user;
 	uint64_t encode_failures;
 	struct log_ratelimit rl;
 };
@@ -46,6 +48,38 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *user)
 	s->listener_user = user;
 }
 
+void store_set_sink(struct store *s, store_sink_fn fn, void *user)
+{
+	s->sink = fn;
+	s->sink_user = user;
+}
+
+int store_start_at(struct store *s, uint64_t seq)
+{
+	return ring_start_at(s->events, seq);
+}
+
+int store_refill(struct store *s, uint64_t seq, const char *json, size_t len)
+{
+	if (ring_last_seq(s->events) == 0 && ring_start_at(s->events, seq) < 0)
+		return -1;
+	if (seq != ring_last_seq(s->events) + 1 || len > ring_payload_max(s->events))
+		return -1;
+	return ring_append(s->events, json, len) == seq ? 0 : -1;
+}
+
+const char *store_kind_name(enum feed_event_kind kind)
+{
+	switch (kind) {
+	case FEED_EV_CRACK: return "crack";
+	case FEED_EV_SLOUCH: return "slouch";
+	case FEED_EV_SENSOR: return "sensor";
+	case FEED_EV_ALERT: return "alert";
+	case FEED_EV_CALIBRATION: return "calibration";
+	}
+	return "unknown";
+}
+
 static void notify(struct store *s)
 {
 	if (s->listener)
@@ -65,6 +99,8 @@ uint64_t store_add_event(struct store *s, struct feed_event *ev)
 		log_rl(&s->rl, LOG_ERR, "cannot encode event from %s (kind %d)", ev->sensor, ev->kind);
 		return 0;
 	}
+	if (s->sink)
+		s->sink(s->sink_user, ev, (const char *)buf, (size_t)n);
 	notify(s);
 	return seq;
 }

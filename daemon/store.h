@@ -20,11 +20,25 @@
 struct store;
 
 typedef void (*store_listener_fn)(void *user);
+/* Told every event as it was encoded (the durable store keeps these bytes). */
+typedef void (*store_sink_fn)(void *user, const struct feed_event *ev, const char *json,
+			      size_t len);
 
 struct store *store_new(size_t event_capacity);
 void store_free(struct store *s);
 
 void store_set_listener(struct store *s, store_listener_fn fn, void *user);
+void store_set_sink(struct store *s, store_sink_fn fn, void *user);
+
+/*
+ * Before any event: continue an earlier run. store_refill() puts back one
+ * kept event with its own seq (consecutive, oldest first); store_start_at()
+ * makes the next new event seq (when nothing was refilled). 0 or -1.
+ */
+int store_refill(struct store *s, uint64_t seq, const char *json, size_t len);
+int store_start_at(struct store *s, uint64_t seq);
+/* The name of an event kind as in the feed ("crack", ...). */
+const char *store_kind_name(enum feed_event_kind kind);
 
 /* Assigns ev->seq, encodes and appends. Returns the seq, 0 on failure. */
 uint64_t store_add_event(struct store *s, struct feed_event *ev);

@@ -32,6 +32,10 @@ import suite_real_world  # noqa: E402,F401  (registers its tests in suite.TESTS)
 import suite_settings  # noqa: E402,F401  (likewise)
 import suite_alerts  # noqa: E402,F401  (likewise)
 import suite_stats  # noqa: E402,F401  (likewise)
+import suite_web  # noqa: E402,F401  (likewise)
+import suite_service  # noqa: E402,F401  (likewise)
+import suite_history  # noqa: E402,F401  (likewise)
+import suite_cli  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -70,20 +74,26 @@ class Env:
             if test.prepare:
                 test.prepare(self)
             self.daemon = Daemon(binary, self.bus.address, tmpdir, os.path.join(REPO, 'web'),
-                                 test.daemon_args)
+                                 test.daemon_args, getattr(self, 'daemon_env', None))
             self.port = self.daemon.port
         except BaseException:
             self.close()
             raise
 
-    def restart_daemon(self):
-        """Stop the daemon with SIGTERM (it must shut down cleanly) and start it again with the
-        same arguments; env.port is the new one's."""
-        problems = self.daemon.stop()
+    def restart_daemon(self, kill=False):
+        """Stop the daemon with SIGTERM (it must shut down cleanly), or with kill=True SIGKILL
+        it (a crash), and start it again with the same arguments; env.port is the new one's."""
+        if kill:
+            self.daemon.proc.kill()
+            self.daemon.proc.wait(10)
+            problems = []
+        else:
+            problems = self.daemon.stop()
         self.daemon = None
         check(not problems, 'restarting spinewatchd: ' + '; '.join(problems))
         self.daemon = Daemon(self.binary, self.bus.address, self.tmpdir,
-                             os.path.join(REPO, 'web'), self.daemon_args)
+                             os.path.join(REPO, 'web'), self.daemon_args,
+                             getattr(self, 'daemon_env', None))
         self.port = self.daemon.port
 
     def start_bluez(self, populate=None):

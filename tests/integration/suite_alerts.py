@@ -7,6 +7,7 @@ import json
 import math
 import os
 
+import statedb
 from feed import Feed, hello
 from procs import check
 from suite import READY, sensor_event, test
@@ -66,22 +67,17 @@ async def t_calibrate(env):
         await f.drain(0.7)
         last = [m for m in f.messages if m['type'] == 'posture' and m['sensor'] == clip.address][-1]
         check(abs(last['angle']) < 2, f'angle {last["angle"]} at the calibrated lean')
-    path = os.path.join(env.tmpdir, 'state', 'calibration', 'C0-FF-EE-00-00-01')
-    with open(path) as fh:
-        line = fh.read()
-    parts = line.split()
-    check(line.endswith('\n') and parts[0] == 'v1' and len(parts) == 4,
-          f'stored calibration {line!r}')
+    line = statedb.read_calibration(os.path.join(env.tmpdir, 'state'), clip.address)
+    parts = (line or '').split()
+    check(len(parts) == 4 and parts[0] == 'v1', f'stored calibration {line!r}')
     y, z = float(parts[2]), float(parts[3])
     check(abs(math.degrees(math.atan2(y, z)) - 30) < 1, f'stored baseline {line!r}')
 
 
 def stored_calibration(env):
-    d = os.path.join(env.tmpdir, 'state', 'calibration')
-    os.makedirs(d)
     y, z = math.sin(math.radians(20)), math.cos(math.radians(20))
-    with open(os.path.join(d, 'C0-FF-EE-00-00-01'), 'w') as fh:
-        fh.write(f'v1 0.000000 {y:.6f} {z:.6f}\n')
+    statedb.write_calibration(os.path.join(env.tmpdir, 'state'), env.clip.address,
+                              f'v1 0.000000 {y:.6f} {z:.6f}')
 
 
 @test('calibration-reused-at-start', prepare=stored_calibration,

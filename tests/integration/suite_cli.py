@@ -15,6 +15,7 @@ import socket
 import time
 from collections import namedtuple
 
+import statedb
 from feed import Feed
 from procs import SANITIZER_REPORT, TestFailure, check, free_port
 from suite import READY, sensor_event, test
@@ -249,7 +250,7 @@ async def t_cli_calibrate(env):
         ev = await f.wait_for(lambda m: m['type'] == 'event' and m.get('kind') == 'calibration',
                               5, 'the calibration event')
         check(ev['sensor'] == clip.address and ev['result'] == 'done', f'event {ev}')
-    check(os.path.exists(os.path.join(env.tmpdir, 'state', 'calibration', 'C0-FF-EE-00-00-01')),
+    check(statedb.read_calibration(os.path.join(env.tmpdir, 'state'), clip.address),
           'the calibration was not stored')
     # moving all along: refused once the daemon's calibration time (10 s) is up
     r = await while_sending(env, clip, [0, 20], cli(env, '--url', u, '--json', '--timeout',
@@ -277,13 +278,12 @@ def local_date(days_ago):
 def history(env):
     """Seven earlier days of the sound sensor with 2 cracks in every hour (a usual rate of 2
     per hour), the day before yesterday left out."""
-    os.makedirs(os.path.join(env.tmpdir, 'state'))
     days = [{'date': local_date(d), 'pop': 48, 'click': 0, 'grind': 0, 'pops': 48,
              'breaks': 3, 'slouch_ms': 24 * 60000, 'sitting_ms': 4 * 3600 * 1000,
              'hour_cracks': [2] * 24, 'hour_slouch_ms': [60000] * 24}
             for d in (8, 7, 6, 5, 4, 3, 1)]
-    with open(os.path.join(env.tmpdir, 'state', 'stats.json'), 'w') as fh:
-        json.dump({'v': 1, 'sensors': [{'sensor': env.sound.address, 'days': days}]}, fh)
+    statedb.write_days(os.path.join(env.tmpdir, 'state'),
+                       {'v': 1, 'sensors': [{'sensor': env.sound.address, 'days': days}]})
 
 
 @test('cli-stats', prepare=history, daemon_args=('--state-dir', STATE))

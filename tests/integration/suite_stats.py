@@ -1,13 +1,14 @@
 """Aggregation tests (issue 4): the per-day record in hello and the stats command, the stored
-history giving the crack-rate baseline, the record written to the state directory and read
-again after a restart, and an unusable record set aside. Registered in suite.TESTS like
-suite.py's tests."""
+history giving the crack-rate baseline, the record written to the state directory's database
+and read again after a restart, and a damaged database set aside. Registered in suite.TESTS
+like suite.py's tests."""
 
 import asyncio
 import datetime
 import json
 import os
 
+import statedb
 from feed import Feed
 from procs import check
 from suite import test
@@ -31,14 +32,12 @@ def stored_day(date, per_hour=0, slouch_ms_per_hour=0):
 def history(env):
     """Seven earlier days of the sound sensor with 2 cracks in every hour, and one day of a
     sensor that is not around (kept all the same)."""
-    os.makedirs(os.path.join(env.tmpdir, 'state'))
     record = {'v': 1, 'sensors': [
         {'sensor': 'AA:00:00:00:00:09', 'days': [stored_day(local_date(3), 1)]},
         {'sensor': env.sound.address,
          'days': [stored_day(local_date(d), PER_HOUR) for d in range(HISTORY_DAYS, 0, -1)]},
     ]}
-    with open(os.path.join(env.tmpdir, 'state', 'stats.json'), 'w') as fh:
-        json.dump(record, fh)
+    statedb.write_days(os.path.join(env.tmpdir, 'state'), record)
 
 
 def entry(stats, address):
@@ -48,8 +47,7 @@ def entry(stats, address):
 
 
 def read_record(env):
-    with open(os.path.join(env.tmpdir, 'state', 'stats.json')) as fh:
-        return json.load(fh)
+    return statedb.read_days(os.path.join(env.tmpdir, 'state'))
 
 
 def record_day(record, address, date):
@@ -164,18 +162,18 @@ async def t_stats(env):
         check(t['click'] == sent['click'] and t['grind'] == sent['grind'],
               f'today after the restart {t}')
         check(entry(st, clip.address)['today']['breaks'] == 1, 'breaks after the restart')
-    check('stats: 2 sensor(s) of history' in env.daemon.stderr_text() or
-          'stats: 3 sensor(s) of history' in env.daemon.stderr_text(),
+    check('stats: 3 sensor(s) of history since' in env.daemon.stderr_text(),
           'the log names the history read at start')
 
 
-def broken_record(env):
+def broken_database(env):
     os.makedirs(os.path.join(env.tmpdir, 'state'))
-    with open(os.path.join(env.tmpdir, 'state', 'stats.json'), 'w') as fh:
-        fh.write('{"v":1,"sensors":[{"sensor":"AA:00:00:00:00:09","days":[{"date":"2025-13-01"')
+    with open(os.path.join(env.tmpdir, 'state', 'history.db'), 'w') as fh:
+        fh.write('{"v":1,"sensors":[{"sensor":"AA:00:00:00:00:09","days":[{"date":"2025-13-01"'
+                 ' and this is not a database either, whatever its length')
 
 
-@test('stats-unusable-record-set-aside', prepare=broken_record,
+@test('stats-damaged-database-set-aside', prepare=broken_database,
       daemon_args=('--state-dir', STATE))
 async def t_stats_broken(env):
     fake, sound = env.fake, env.sound
@@ -183,14 +181,13 @@ async def t_stats_broken(env):
     async with await Feed.open(env.port) as f:
         st = (await f.next(what='hello'))['stats']
         check('AA:00:00:00:00:09' not in [s['sensor'] for s in st['sensors']],
-              f'a broken record is not used: {st}')
+              f'a damaged database is not used: {st}')
     state = os.path.join(env.tmpdir, 'state')
-    check(os.path.exists(os.path.join(state, 'stats.json.bad'))
-          and not os.path.exists(os.path.join(state, 'stats.json')),
-          f'the broken record is moved aside: {os.listdir(state)}')
-    check('stats.json is unusable (not JSON' in env.daemon.stderr_text(),
-          'the log says why the record was not used')
+    check(os.path.exists(os.path.join(state, 'history.db.bad')),
+          f'the damaged database is moved aside: {os.listdir(state)}')
+    check('history.db is damaged (file is not a database)' in env.daemon.stderr_text(),
+          'the log says why the database was not used')
     fake.send_crack(sound, kind='click', intensity=10)
     env.restart_daemon()
     day = record_day(read_record(env), sound.address, local_date(0))
-    check(day['click'] == 1, f'a new record is written: {day}')
+    check(day['click'] == 1, f'a new database is written: {day}')

@@ -4,7 +4,7 @@
 # container's system bus, and this checks what an admin would: it starts as a notify service
 # as its own system user with a status line, serves the dashboard and the feed, streams the
 # simulated sensors, reloads on `systemctl reload`, is restarted by the watchdog when its loop
-# hangs, keeps its record under /var/lib/spinewatch, logs with priorities to the journal, and
+# hangs, keeps its events and record under /var/lib/spinewatch, logs with priorities to the journal, and
 # stops cleanly. Writes one line per check to /results/log and the failure count to
 # /results/rc, then powers the container off.
 set -u
@@ -87,12 +87,12 @@ elif n == 127:
 need(off + n)
 m = json.loads(buf[off:off + n])
 assert m["type"] == "hello", m
-print(json.dumps({k: m[k] for k in ("type", "server", "protocol")}),
-      sorted(x["state"] for x in m["sensors"]))
+print(m["stream"], m["oldest_seq"], m["last_seq"], m["server"], m["protocol"],
+      ",".join(sorted(x["state"] for x in m["sensors"])))
 PY
 }
 out=$(hello 2>&1)
-hello_ok() { echo "$out" | grep -q "'streaming'"; }
+hello_ok() { echo "$out" | grep -q " spinewatchd 1 .*streaming"; }
 check "a WebSocket client gets hello with the sensors ($out)" hello_ok
 
 # -- reload
@@ -105,6 +105,15 @@ priorities() {
 		! journalctl -u spinewatchd.service -p warning --no-pager | grep -q 'dashboard at'
 }
 check "journal entries carry their priority (an info line is not a warning)" priorities
+
+# -- systemctl restart: the events are still there, the numbering and the stream go on
+read -r stream1 oldest1 last1 _ <<<"$(hello 2>/dev/null)"
+systemctl restart spinewatchd.service
+wait_for 20 active
+MAIN=$(prop MainPID)
+read -r stream2 oldest2 last2 _ <<<"$(hello 2>/dev/null)"
+kept() { [ "$stream2" = "$stream1" ] && [ "${oldest2:-9}" -le "${last1:-0}" ] && [ "${last2:-0}" -gt "${last1:-0}" ]; }
+check "after systemctl restart the events are still served, numbering continues (stream $stream1 -> $stream2, last $last1 -> events $oldest2..$last2)" kept
 
 # -- a hung event loop: the watchdog (3 s in this test's drop-in) restarts it
 restarts=$(prop NRestarts)
@@ -119,9 +128,9 @@ systemctl stop spinewatchd.service
 result=$(prop Result)
 check "systemctl stop: a clean exit (Result=$result)" test "$result" = success
 record() {
-	/usr/bin/python3 -c 'import json; d = json.load(open("/var/lib/spinewatch/stats.json")); assert d["sensors"], d'
+	/usr/bin/python3 -c 'import sqlite3; db = sqlite3.connect("/var/lib/spinewatch/history.db"); n = db.execute("SELECT count(*) FROM daily").fetchone()[0]; e = db.execute("SELECT count(*) FROM events").fetchone()[0]; assert n and e, (n, e)'
 }
-check "the per-day record is kept in /var/lib/spinewatch/stats.json" record
+check "the events and the per-day record are kept in /var/lib/spinewatch/history.db" record
 stopping() { journalctl -u spinewatchd.service --no-pager | grep -q 'received Terminated, stopping'; }
 check "the journal shows the stop" stopping
 kill "$SIM" 2>/dev/null

@@ -89,6 +89,8 @@ static void assert_same_config(const struct sw_config *a, const struct sw_config
 	assert_int_equal(a->alerts.battery_low_pct, b->alerts.battery_low_pct);
 	assert_int_equal(a->alerts.battery_clear_pct, b->alerts.battery_clear_pct);
 	assert_int_equal(a->alerts.crack_floor, b->alerts.crack_floor);
+	assert_int_equal(a->history.event_days, b->history.event_days);
+	assert_int_equal(a->history.daily_days, b->history.daily_days);
 	assert_int_equal(a->alerts.crack_cap, b->alerts.crack_cap);
 	assert_true(a->alerts.crack_factor == b->alerts.crack_factor);
 	assert_memory_equal(a->alerts.cooldown_ms, b->alerts.cooldown_ms, sizeof(a->alerts.cooldown_ms));
@@ -164,7 +166,9 @@ static void test_values(void **state)
 		"backoff_min_ms = 500\n"
 		"[posture]\n"
 		"threshold_deg = 12.5\n"
-		"delay_s = 90\n");
+		"delay_s = 90\n"
+		"[alerts]\n"
+		"slouch_long_min = 0.1\n");
 
 	(void)state;
 	defaults(&c);
@@ -182,6 +186,7 @@ static void test_values(void **state)
 	assert_int_equal(c.bz.backoff_min_ms, 500);
 	assert_true(c.det.threshold_deg == 12.5);
 	assert_int_equal(c.det.delay_ms, 90000);
+	assert_int_equal(c.alerts.slouch_long_ms, 6000);   /* decimal minutes */
 	assert_null(config_check(&c));
 	unlink(path);
 }
@@ -231,6 +236,10 @@ static void test_errors(void **state)
 	expect_error("[sensors]\ndiscovery = yes\n", 2, "[sensors] discovery: 'yes': use auto or off");
 	expect_error("[alerts]\nhook = notify-send\n", 2,
 		     "[alerts] hook: 'notify-send': the command must be an absolute path");
+	expect_error("[alerts]\nslouch_long_min = 0.01\n", 2,
+		     "[alerts] slouch_long_min: '0.01' is not a number from 0.05 to 480");
+	expect_error("[alerts]\nslouch_long_min = 481\n", 2,
+		     "[alerts] slouch_long_min: '481' is not a number from 0.05 to 480");
 	expect_error("[alerts]\nbreak_interval_min = 2\n", 2,
 		     "[alerts] break_interval_min: '2' is not a whole number from 5 to 480");
 	expect_error("[alerts]\ndisable = crack-rate, nagging\n", 2,
@@ -286,6 +295,9 @@ static void test_cross_checks_and_options(void **state)
 		    c.alerts.crack_factor == 2.5);
 	assert_int_equal(config_set(&c, "alerts", "crack_rate_factor", "0.5", err, sizeof(err)), -1);
 	assert_int_equal(config_set(&c, "alerts", "crack_rate_cap", "1001", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "server", "history_days", "30", err, sizeof(err)), 0);
+	assert_int_equal(c.history.event_days, 30);
+	assert_int_equal(config_set(&c, "server", "daily_history_days", "0", err, sizeof(err)), -1);
 	defaults(&c);
 	assert_int_equal(config_set(&c, "alerts", "hook", "/usr/bin/logger -t spinewatch", err,
 				    sizeof(err)), 0);

@@ -533,6 +533,41 @@ static void test_randomized_vs_model(void **state)
 		model_run(caps[i], 1 + rng_below(48));
 }
 
+/* A ring continuing an earlier run's numbering (the durable store's refill). */
+static void test_start_at(void **state)
+{
+	struct ring *r = ring_new(4, 32);
+	uint64_t cursor = 0, late = 0;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(ring_start_at(r, 0), -1);
+	assert_int_equal(ring_start_at(r, 1001), 0);
+	assert_int_equal(ring_last_seq(r), 1000);
+	assert_int_equal(ring_oldest_seq(r), 0);
+	assert_int_equal(ring_pending(r, 0), 0);
+	/* nothing held: a client of the earlier run (cursor 990) is told 991..1000 are gone */
+	cursor = 990;
+	expect_gap(r, &cursor, 991, 1000);
+	assert_int_equal(ring_read(r, &cursor, NULL, NULL, NULL), RING_EMPTY);
+	for (uint64_t seq = 1001; seq <= 1003; seq++)
+		assert_int_equal(append_pattern(r, len_for(seq, 32)), seq);
+	assert_int_equal(ring_start_at(r, 5), -1);   /* not empty any more */
+	assert_int_equal(ring_oldest_seq(r), 1001);
+	assert_int_equal(ring_pending(r, 0), 3);
+	/* from the start: the records before 1001 are not here */
+	expect_gap(r, &late, 1, 1000);
+	expect_data(r, &late, 1001);
+	expect_data(r, &cursor, 1001);
+	/* wrap: capacity 4 */
+	for (uint64_t seq = 1004; seq <= 1007; seq++)
+		assert_int_equal(append_pattern(r, len_for(seq, 32)), seq);
+	assert_int_equal(ring_oldest_seq(r), 1004);
+	expect_gap(r, &cursor, 1002, 1003);
+	expect_data(r, &cursor, 1004);
+	ring_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_pending),
 		cmocka_unit_test(test_headroom_writable),
 		cmocka_unit_test(test_randomized_vs_model),
+		cmocka_unit_test(test_start_at),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,9 @@
 /*
- * test_stats_keeper.c - unit tests for daemon/stats_keeper.c and
- * daemon/statefile.c: sitting spans joined and handed over, the record saved
- * atomically and read back by the next keeper, an unusable record moved
- * aside, the crack baseline from stored days, and bounded state-file reads.
+ * test_stats_keeper.c - unit tests for daemon/stats_keeper.c: sitting spans
+ * joined and handed over, the record saved into the history database and
+ * read back by the next keeper, an unusable stored record left alone while
+ * the keeper starts empty, and the crack baseline from stored days.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "statefile.h"
+#include "history.h"
 #include "stats.h"
 #include "stats_keeper.h"
 
@@ -91,12 +90,21 @@ static void test_sitting_joined(void **state)
 	stats_keeper_free(k);
 }
 
+static struct history *open_history(void)
+{
+	char err[256] = "";
+	struct history *h = history_open(dir, NULL, err, sizeof(err));
+
+	if (!h)
+		fail_msg("history_open: %s", err);
+	return h;
+}
+
 static void test_save_and_reload(void **state)
 {
-	struct stats_keeper *k = stats_keeper_new(dir);
+	struct history *h = open_history();
+	struct stats_keeper *k = stats_keeper_new(h);
 	json_t *a, *b;
-	char path[128];
-	struct stat sb;
 
 	(void)state;
 	assert_non_null(k);
@@ -106,16 +114,14 @@ static void test_save_and_reload(void **state)
 	stats_keeper_slouch(k, S1, T0, T0 + 90 * SEC);
 	stats_keeper_break(k, S1, T0 + 100 * SEC);
 	stats_keeper_sitting(k, S1, T0, T0 + 30 * SEC);       /* still pending: saved too */
+	stats_keeper_crack(k, S1, T0 - 3 * DAY, "click", 1);  /* an earlier day */
 	a = stats_keeper_json(k, T0 + HOUR, NULL);
 	assert_int_equal(stats_keeper_save(k), 0);
-	snprintf(path, sizeof(path), "%s/%s", dir, STATS_KEEPER_FILE);
-	assert_int_equal(stat(path, &sb), 0);
-	assert_int_equal(sb.st_mode & 0777, 0640);
-	snprintf(path, sizeof(path), "%s/%s.tmp", dir, STATS_KEEPER_FILE);
-	assert_int_equal(stat(path, &sb), -1);   /* no temporary file left */
 	stats_keeper_free(k);
+	history_close(h);
 
-	k = stats_keeper_new(dir);
+	h = open_history();
+	k = stats_keeper_new(h);
 	b = stats_keeper_json(k, T0 + HOUR, NULL);
 	assert_true(json_equal(a, b));
 	{
@@ -130,7 +136,8 @@ static void test_save_and_reload(void **state)
 	}
 	json_decref(a);
 	json_decref(b);
-	stats_keeper_free(k);
+	stats_keeper_free(k);   /* nothing changed: nothing written */
+	history_close(h);
 }
 
 static void test_baseline_from_history(void **state)
@@ -149,53 +156,32 @@ static void test_baseline_from_history(void **state)
 	stats_keeper_free(k);
 }
 
-static void test_unusable_record_moved_aside(void **state)
+/* A stored day the record cannot take: the keeper starts empty, the rows stay. */
+static void test_unusable_record(void **state)
 {
-	char path[128];
+	struct history *h = open_history();
 	struct stats_keeper *k;
 	json_t *o;
-	FILE *f;
+	char date[16], rec[256], *text;
+	time_t t = (time_t)(T0 / 1000);
+	struct tm tm;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/%s", dir, STATS_KEEPER_FILE);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("{\"v\":2,\"sensors\":[]}", f);
-	fclose(f);
-	k = stats_keeper_new(dir);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	snprintf(rec, sizeof(rec), "{\"v\":1,\"sensors\":[{\"sensor\":\"%s\",\"days\":["
+		 "{\"date\":\"%s\",\"pop\":-4}]}]}", S1, date);
+	assert_int_equal(history_save_days(h, rec), 0);
+	k = stats_keeper_new(h);
 	assert_non_null(k);
 	o = stats_keeper_json(k, T0, NULL);
 	assert_int_equal(json_array_size(json_object_get(o, "sensors")), 0);
 	json_decref(o);
-	assert_int_equal(access(path, F_OK), -1);
-	snprintf(path, sizeof(path), "%s/%s.bad", dir, STATS_KEEPER_FILE);
-	assert_int_equal(access(path, F_OK), 0);
-	/* nothing changed: nothing is written */
 	stats_keeper_free(k);
-	snprintf(path, sizeof(path), "%s/%s", dir, STATS_KEEPER_FILE);
-	assert_int_equal(access(path, F_OK), -1);
-}
-
-static void test_statefile(void **state)
-{
-	size_t len = 0;
-	char *text;
-
-	(void)state;
-	assert_int_equal(statefile_write(dir, "sub/file", "hello\n", 6), 0);
-	text = statefile_read(dir, "sub/file", 6, &len);
-	assert_non_null(text);
-	assert_int_equal(len, 6);
-	assert_string_equal(text, "hello\n");
+	text = history_days(h, date);
+	assert_non_null(strstr(text, "\"pop\":-4"));
 	free(text);
-	assert_null(statefile_read(dir, "sub/file", 5, NULL));
-	assert_int_equal(errno, EFBIG);
-	assert_null(statefile_read(dir, "sub/none", 5, NULL));
-	assert_int_equal(errno, ENOENT);
-	assert_int_equal(statefile_write(dir, "a/b/c", "x", 1), -1);   /* one level only */
-	assert_int_equal(errno, EINVAL);
-	assert_int_equal(statefile_write("", "f", "x", 1), -1);
-	assert_int_equal(statefile_write("/proc/no-such-dir", "f", "x", 1), -1);
+	history_close(h);
 }
 
 int main(void)
@@ -204,8 +190,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sitting_joined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_and_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_baseline_from_history, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unusable_record_moved_aside, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_statefile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unusable_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
