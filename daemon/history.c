@@ -349,6 +349,27 @@ long history_recent(struct history *h, size_t limit, history_event_fn fn, void *
 	return out;
 }
 
+char *history_event_json(struct history *h, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	char *out = NULL;
+	size_t i;
+
+	for (i = 0; i < h->q_len; i++) {   /* not written yet */
+		const struct pending *p = &h->q[(h->q_head + i) % HISTORY_MAX_PENDING];
+
+		if (p->seq == seq)
+			return strdup(p->json);
+	}
+	if (sqlite3_prepare_v2(h->db, "SELECT json FROM events WHERE seq = ?", -1, &st, NULL))
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
 /* ---- the writer ---------------------------------------------------------------- */
 
 void history_add_event(struct history *h, uint64_t seq, int64_t ts_ms, const char *kind,

@@ -72,6 +72,9 @@ uint64_t history_last_seq(const struct history *h);
 typedef void (*history_event_fn)(void *user, uint64_t seq, const char *json, size_t len);
 long history_recent(struct history *h, size_t limit, history_event_fn fn, void *user);
 
+/* One kept event's JSON (malloc'd), queued or written; NULL if there is none. */
+char *history_event_json(struct history *h, uint64_t seq);
+
 /* Queues one encoded event (copied). */
 void history_add_event(struct history *h, uint64_t seq, int64_t ts_ms, const char *kind,
 		       const char *sensor, const char *json, size_t len);

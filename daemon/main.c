@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "alert_center.h"
+#include "annotations.h"
 #include "history.h"
 #include "service.h"
 #include "stats_keeper.h"
@@ -221,6 +222,7 @@ struct running {
 	struct stats_keeper *stats;
 	struct service *service;
 	struct history *history;
+	struct store *store;
 	struct feed *feed;
 	struct loop *loop;
 };
@@ -251,6 +253,8 @@ static bool feed_command(void *user, const struct feed_command *cmd, const char 
 		return sensors_calibrate(run->sensors, cmd->sensor, code, message);
 	case FEED_CMD_STATS:   /* answered by the feed itself (feed_stats) */
 		break;
+	case FEED_CMD_ANNOTATE:
+		return annotations_add(run->store, run->history, cmd, result, code, message);
 	}
 	*code = "unknown-command";
 	*message = "unknown command";
@@ -461,6 +465,7 @@ int main(int argc, char **argv)
 	sensors_attach_alerts(sensors, alerts);
 	sensors_attach_stats(sensors, run.stats);
 	run.o = &o;
+	run.store = store;
 	run.sensors = sensors;
 	run.alerts = alerts;
 	feed = feed_new(&(struct feed_config){

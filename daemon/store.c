@@ -76,6 +76,7 @@ const char *store_kind_name(enum feed_event_kind kind)
 	case FEED_EV_SENSOR: return "sensor";
 	case FEED_EV_ALERT: return "alert";
 	case FEED_EV_CALIBRATION: return "calibration";
+	case FEED_EV_ANNOTATION: return "annotation";
 	}
 	return "unknown";
 }

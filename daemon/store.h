@@ -14,7 +14,7 @@
 #include "feed_json.h"
 #include "ring.h"
 
-#define STORE_FRAME_MAX 512      /* bytes of one encoded event or posture */
+#define STORE_FRAME_MAX 1024     /* bytes of one encoded event or posture (a note, escaped) */
 #define STORE_POSTURE_CAPACITY 256
 
 struct store;

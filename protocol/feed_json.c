@@ -106,6 +106,17 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 		if (ev->calibration.reason)
 			bad |= put(o, "reason", json_string(ev->calibration.reason));
 		break;
+	case FEED_EV_ANNOTATION:
+		bad |= put(o, "kind", json_string("annotation"));
+		bad |= put(o, "event", u64(ev->annotation.event));
+		bad |= put(o, "of", json_string(ev->annotation.of ? ev->annotation.of : ""));
+		bad |= put(o, "pain", ev->annotation.pain == FEED_SCALE_NONE ? json_null() :
+			   json_integer(ev->annotation.pain));
+		bad |= put(o, "stiffness", ev->annotation.stiffness == FEED_SCALE_NONE ? json_null() :
+			   json_integer(ev->annotation.stiffness));
+		bad |= put(o, "note", ev->annotation.note ? json_string(ev->annotation.note) :
+			   json_null());
+		break;
 	default:
 		bad = 1;
 	}
@@ -345,8 +356,35 @@ int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
 			CMD_ERR("bad-command", "stats takes an optional \"sensor\": AA:BB:CC:DD:EE:FF");
 		for (i = 0; v && i < 17; i++)
 			out->sensor[i] = (char)toupper((unsigned char)json_string_value(v)[i]);
+	} else if (!strcmp(type, "annotate")) {
+		out->type = FEED_CMD_ANNOTATE;
+		v = json_object_get(o, "event");
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			CMD_ERR("bad-command", "annotate needs \"event\": the event's seq");
+		out->event = (uint64_t)json_integer_value(v);
+		out->pain = out->stiffness = FEED_SCALE_NONE;
+		for (i = 0; i < 2; i++) {
+			v = json_object_get(o, i ? "stiffness" : "pain");
+			if (!v || json_is_null(v))
+				continue;
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 10)
+				CMD_ERR("bad-command", "pain and stiffness are whole numbers from 0 to 10");
+			*(i ? &out->stiffness : &out->pain) = (int)json_integer_value(v);
+		}
+		v = json_object_get(o, "note");
+		if (v && !json_is_null(v)) {
+			if (!json_is_string(v) || json_string_length(v) > FEED_NOTE_MAX ||
+			    strlen(json_string_value(v)) != json_string_length(v))
+				CMD_ERR("bad-command", "note is text of up to 280 bytes");
+			snprintf(out->note, sizeof(out->note), "%s", json_string_value(v));
+			out->has_note = true;
+		}
+		if (out->pain == FEED_SCALE_NONE && out->stiffness == FEED_SCALE_NONE &&
+		    !out->has_note)
+			CMD_ERR("bad-command", "annotate needs pain, stiffness or a note");
 	} else {
-		CMD_ERR("unknown-command", "known commands: ack, calibrate, stats");
+		CMD_ERR("unknown-command", "known commands: ack, calibrate, stats, annotate");
 	}
 	r = 0;
 out:

@@ -20,7 +20,11 @@ enum feed_event_kind {
 	FEED_EV_SENSOR,
 	FEED_EV_ALERT,
 	FEED_EV_CALIBRATION,
+	FEED_EV_ANNOTATION,
 };
+
+#define FEED_NOTE_MAX 280        /* bytes of an annotation's note (UTF-8) */
+#define FEED_SCALE_NONE (-1)     /* pain / stiffness not given */
 
 struct feed_event {
 	uint64_t seq;
@@ -50,6 +54,12 @@ struct feed_event {
 		struct {
 			const char *result, *reason;   /* "done" | "refused"; reason: refused only */
 		} calibration;
+		struct {
+			uint64_t event;        /* the annotated event's seq */
+			const char *of;        /* its kind ("crack", ...) */
+			int pain, stiffness;   /* 0..10, or FEED_SCALE_NONE */
+			const char *note;      /* NULL: none */
+		} annotation;              /* sensor: the annotated event's */
 	};
 };
 
@@ -119,6 +129,7 @@ enum feed_command_type {
 	FEED_CMD_ACK,          /* {"type":"ack","alert":ID} */
 	FEED_CMD_CALIBRATE,    /* {"type":"calibrate","sensor":"AA:BB:CC:DD:EE:FF"} */
 	FEED_CMD_STATS,        /* {"type":"stats"} or with "sensor":"AA:.." (else sensor "") */
+	FEED_CMD_ANNOTATE,     /* {"type":"annotate","event":SEQ,"pain":N,"stiffness":N,"note":".."} */
 };
 
 struct feed_command {
@@ -126,6 +137,11 @@ struct feed_command {
 	char tag[72];          /* the client's "id", as JSON text ("null" if none) */
 	uint64_t alert;
 	char sensor[FEED_ADDRESS_LEN];
+	/* annotate: at least one of pain, stiffness, note */
+	uint64_t event;
+	int pain, stiffness;              /* 0..10 or FEED_SCALE_NONE */
+	bool has_note;
+	char note[FEED_NOTE_MAX + 1];
 };
 
 /*

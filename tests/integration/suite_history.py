@@ -145,3 +145,43 @@ async def t_disk_full(env):
             env.daemon.stop()
             env.daemon = None
         subprocess.run(['umount', '-l', state], capture_output=True)
+
+
+@test('annotate-events', daemon_args=('--state-dir', STATE, '--ring-size', '8'))
+async def t_annotate(env):
+    """The annotate command: a note on a crack becomes an annotation event for every client,
+    also for an event the ring no longer holds (found in the history database); it is kept
+    across a restart; bad requests get clear errors."""
+    from suite_alerts import command
+    await env.streaming()
+    async with await Feed.open(env.port) as f, await Feed.open(env.port) as other:
+        await f.next(what='hello')
+        await other.next(what='hello')
+        first = (await cracks(env, f, [611], 'the crack to annotate'))[0]
+        r = await command(f, {'type': 'annotate', 'event': first['seq'], 'pain': 3,
+                              'note': 'stood up after a long call', 'id': 'a1'})
+        check(r == {'type': 'reply', 'id': 'a1', 'ok': True, 'result': 'ok'}, f'annotate: {r}')
+        ev = await other.wait_for(lambda m: m.get('kind') == 'annotation', 5,
+                                  'the annotation event on another client')
+        check(ev['event'] == first['seq'] and ev['of'] == 'crack' and ev['pain'] == 3
+              and ev['stiffness'] is None and ev['note'] == 'stood up after a long call'
+              and ev['sensor'] == env.sound.address, f'annotation event {ev}')
+        # push the crack out of the 8-event ring: it is still found in the database
+        await cracks(env, f, list(range(612, 622)), 'ten more cracks')
+        h = await Feed.open(env.port)
+        hello = await h.next(what='hello')
+        await h.close()
+        check(hello['oldest_seq'] > first['seq'], f'the ring moved on: {hello["oldest_seq"]}')
+        r = await command(f, {'type': 'annotate', 'event': first['seq'], 'stiffness': 6, 'id': 2})
+        check(r.get('ok') is True, f'annotating an event no longer in the ring: {r}')
+        r = await command(f, {'type': 'annotate', 'event': 10 ** 9, 'pain': 1, 'id': 3})
+        check(r.get('code') == 'unknown-event', f'an unknown event: {r}')
+        r = await command(f, {'type': 'annotate', 'event': ev['seq'], 'pain': 1, 'id': 4})
+        check(r.get('code') == 'not-annotatable', f'annotating an annotation: {r}')
+        r = await command(f, {'type': 'annotate', 'event': first['seq'], 'pain': 12, 'id': 5})
+        check(r.get('code') == 'bad-command', f'pain 12: {r}')
+    env.restart_daemon()
+    notes = [e[3] for e in statedb.events(os.path.join(env.tmpdir, 'state'))
+             if e[1] == 'annotation']
+    check([(n['event'], n['pain'], n['stiffness']) for n in notes] ==
+          [(first['seq'], 3, None), (first['seq'], None, 6)], f'annotations kept: {notes}')

@@ -130,6 +130,15 @@ static void reencode_event(json_t *o, const char *line)
 		ev.calibration.result = str(o, "result");
 		if (json_object_get(o, "reason"))
 			ev.calibration.reason = str(o, "reason");
+	} else if (!strcmp(kind, "annotation")) {
+		ev.kind = FEED_EV_ANNOTATION;
+		ev.annotation.event = (uint64_t)num(o, "event");
+		ev.annotation.of = str(o, "of");
+		ev.annotation.pain = json_is_null(json_object_get(o, "pain")) ? FEED_SCALE_NONE :
+				     (int)num(o, "pain");
+		ev.annotation.stiffness = json_is_null(json_object_get(o, "stiffness")) ?
+					  FEED_SCALE_NONE : (int)num(o, "stiffness");
+		ev.annotation.note = json_is_null(json_object_get(o, "note")) ? NULL : str(o, "note");
 	} else {
 		print_error("undocumented event kind %s\n", kind);
 		fail();
@@ -293,7 +302,7 @@ static void test_doc_examples_reencode(void **state)
 			free(tag);
 			seen_types |= 64;
 		} else if (!strcmp(type, "ack") || !strcmp(type, "calibrate") ||
-			   !strcmp(type, "stats")) {
+			   !strcmp(type, "stats") || !strcmp(type, "annotate")) {
 			/* client messages: the parser takes every documented one */
 			struct feed_command cmd;
 			const char *code = NULL, *message = NULL;
@@ -305,6 +314,8 @@ static void test_doc_examples_reencode(void **state)
 				assert_int_equal(cmd.alert, (uint64_t)num(o, "alert"));
 			else if (!strcmp(type, "calibrate"))
 				assert_string_equal(cmd.sensor, str(o, "sensor"));
+			else if (!strcmp(type, "annotate"))
+				assert_int_equal(cmd.event, (uint64_t)num(o, "event"));
 			else
 				assert_int_equal(cmd.type, FEED_CMD_STATS);
 			seen_types |= 128;
@@ -435,6 +446,29 @@ static void test_commands(void **state)
 	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"id\":[1]}", "bad-command", "null");
 	expect_cmd_error("{\"type\":\"ack\",\"alert\":1,\"alert\":2}", "bad-json", "null");
 	expect_cmd_error("{\"type\":\"stats\",\"sensor\":7,\"id\":2}", "bad-command", "2");
+	expect_cmd_error("{\"type\":\"annotate\",\"event\":3}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"annotate\",\"event\":3,\"pain\":11}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"annotate\",\"event\":3,\"pain\":2.5}", "bad-command", "null");
+	expect_cmd_error("{\"type\":\"annotate\",\"event\":0,\"pain\":2}", "bad-command", "null");
+	/* a NUL inside a note: jansson refuses the text outright */
+	expect_cmd_error("{\"type\":\"annotate\",\"event\":3,\"note\":\"a\\u0000b\"}", "bad-json",
+			 "null");
+	{
+		char m[400];
+		const char *a = "{\"type\":\"annotate\",\"event\":9,\"stiffness\":0,\"pain\":null}";
+
+		assert_int_equal(feed_parse_command(a, strlen(a), &cmd, &code, &message), 0);
+		assert_int_equal(cmd.type, FEED_CMD_ANNOTATE);
+		assert_int_equal(cmd.stiffness, 0);
+		assert_int_equal(cmd.pain, FEED_SCALE_NONE);
+		assert_false(cmd.has_note);
+		/* a note of 280 bytes is fine, 281 is not */
+		snprintf(m, sizeof(m), "{\"type\":\"annotate\",\"event\":9,\"note\":\"%0280d\"}", 0);
+		assert_int_equal(feed_parse_command(m, strlen(m), &cmd, &code, &message), 0);
+		assert_int_equal(strlen(cmd.note), 280);
+		snprintf(m, sizeof(m), "{\"type\":\"annotate\",\"event\":9,\"note\":\"%0281d\"}", 0);
+		expect_cmd_error(m, "bad-command", "null");
+	}
 	{
 		const char *st = "{\"type\":\"stats\",\"sensor\":\"c0:ff:ee:00:00:0b\"}";
 
