@@ -11,6 +11,9 @@
 //           wearer's usual rate
 //   Weeks   cracks and minutes slouched per day for the last 8 weeks
 //   Alerts  banners (alerts.js)
+//   Events  the recent events, newest first; cracks, slouches and alerts
+//           take the wearer's note (pain, stiffness, what they were doing;
+//           notes.js), shown on the event's item
 // No framework, no build step; all data goes into the page through
 // textContent (never innerHTML) and styles through classes or element.style,
 // so the daemon's strict CSP holds. Charts are Chart.js (charts.js).
@@ -21,6 +24,7 @@ import {
 } from './util.js';
 import { Feed } from './feed.js';
 import { Alerts } from './alerts.js';
+import { Notes } from './notes.js';
 import {
   loadCharts, chartsFailed, retheme, TrendChart, HoursChart, TimelineChart, WeeksCracksChart, WeeksSlouchChart,
 } from './charts.js';
@@ -97,6 +101,13 @@ const alerts = new Alerts({
   send: (cmd) => feed.send(cmd),
   label: (address) => sensorLabel(address),
   onChange: () => { dirty.alerts = true; requestRender(); },
+});
+
+const notes = new Notes({
+  send: (cmd) => feed.send(cmd),
+  label: (ev) => `${describe(ev).title} at ${formatTime(ev.ts)}`,
+  onChange: () => requestRender(),
+  announce: (text) => announce(text),
 });
 
 const charts = {
@@ -322,6 +333,7 @@ function refreshStatsSoon() {
 
 function handleReply(m) {
   if (alerts.reply(m)) return;
+  if (notes.reply(m)) return;
   if (typeof m.id === 'string' && state.calibCmds.has(m.id)) {
     calibrateReply(m);
     return;
@@ -335,6 +347,11 @@ function handleReply(m) {
 function handleEvent(m) {
   if (!isSeq(m.seq) || m.seq <= state.cursor) return; // duplicate or malformed
   state.cursor = m.seq;
+  if (m.kind === 'annotation') {
+    // not a list item: it decorates the event it names (notes.js)
+    notes.event(m);
+    return;
+  }
   const live = m.seq > state.liveFrom;
   const ts = num(m.ts);
   const sensor = str(m.sensor);
@@ -443,6 +460,7 @@ function resetHistory() {
   state.lastCrack = null;
   state.marks = { cracks: [], slouches: [] };
   alerts.reset();
+  notes.reset();
   dirty.today = true;
 }
 
@@ -631,6 +649,7 @@ function eventItem(ev) {
     bar.append(fill);
     body.append(bar);
   }
+  notes.decorate(li, body, ev);
   li.append(body);
   if (ev.kind !== 'gap') {
     const time = el('time', 'ev-time', formatTime(ev.ts));
@@ -653,6 +672,7 @@ function renderEvents() {
     list.prepend(frag);
     while (list.childElementCount > MAX_EVENTS) list.lastElementChild.remove();
   }
+  notes.refresh(list);
   $('[data-testid="events-empty"]').hidden = list.childElementCount > 0;
 }
 

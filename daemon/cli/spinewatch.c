@@ -1,7 +1,8 @@
 /*
  * daemon/cli/spinewatch.c - the `spinewatch` command-line client: its command line (global
- * options, the ack, calibrate, stats and help subcommands, help per subcommand), what it prints
- * (text for people, or --json) and its exit status. Talking to the feed is feed_client.c's.
+ * options, the ack, calibrate, stats, annotate and help subcommands, help per subcommand), what
+ * it prints (text for people, or --json) and its exit status. Talking to the feed is
+ * feed_client.c's.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,8 @@
 
 #define DEFAULT_URL "ws://127.0.0.1:8421/ws"
 #define MAX_TIMEOUT_S 3600.0
+#define NOTE_MAX_BYTES 280    /* an annotation's note (protocol/websocket-feed.md) */
+#define SCALE_MAX 10          /* pain and stiffness: 0 (none) to 10 (worst) */
 
 enum exit_status {
 	EXIT_DONE = 0,        /* success */
@@ -39,6 +42,9 @@ struct options {
 	bool json;
 	double timeout_s;     /* 0: the command's default */
 	const char *sensor;   /* stats --sensor */
+	const char *pain;     /* annotate --pain, --stiffness, --note: as given */
+	const char *stiffness;
+	const char *note;
 };
 
 struct command {
@@ -74,6 +80,7 @@ static const char exit_help[] =
 static int run_ack(const struct command *cmd, const struct options *o, char **args);
 static int run_calibrate(const struct command *cmd, const struct options *o, char **args);
 static int run_stats(const struct command *cmd, const struct options *o, char **args);
+static int run_annotate(const struct command *cmd, const struct options *o, char **args);
 
 static const struct command commands[] = {
 	{ "ack", "ID", 1, 10, "acknowledge the alert ID",
@@ -94,6 +101,18 @@ static const struct command commands[] = {
 	  "\n"
 	  "  --sensor ADDR      only this sensor\n",
 	  run_stats },
+	{ "annotate", "SEQ [--pain N] [--stiffness N] [--note TEXT]", 1, 10,
+	  "note how event SEQ felt",
+	  "Note how the event SEQ felt (a crack, a slouch, an alert...: its \"seq\" from the\n"
+	  "feed or the dashboard): pain and stiffness from 0 (none) to 10 (worst) and\n"
+	  "what you were doing, at least one of the three. Every feed client gets it as\n"
+	  "an annotation event; a later note on the same event replaces this one.\n"
+	  "Prints \"Noted.\"; --json prints the reply.\n"
+	  "\n"
+	  "  --pain N           pain, a whole number from 0 to 10\n"
+	  "  --stiffness N      stiffness, a whole number from 0 to 10\n"
+	  "  --note TEXT        what you were doing, up to 280 bytes of UTF-8 text\n",
+	  run_annotate },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -112,10 +131,13 @@ static void print_global_help(void)
 	       "Talk to spinewatchd, the posture and back-crack daemon, over its feed.\n\n"
 	       "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
-		char head[64];
+		char head[96];
 
 		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
-		printf("  %-22s %s\n", head, commands[i].summary);
+		if (strlen(head) > 22)   /* a long synopsis: the summary on the next line */
+			printf("  %s\n  %-22s %s\n", head, "", commands[i].summary);
+		else
+			printf("  %-22s %s\n", head, commands[i].summary);
 	}
 	printf("  %-22s %s\n\n%s\n%s\n", "help [COMMAND]", "show this help, or a command's",
 	       global_options_help, exit_help);
@@ -174,6 +196,17 @@ static int parse_id(const char *s, json_int_t *out)
 	if (errno || *end || v < 1 || v > (unsigned long long)INT64_MAX)
 		return -1;
 	*out = (json_int_t)v;
+	return 0;
+}
+
+/* A whole number from 0 to SCALE_MAX, in decimal digits: 0, else -1. */
+static int parse_scale(const char *s, int *out)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 2 || strspn(s, "0123456789") != n || atoi(s) > SCALE_MAX)
+		return -1;
+	*out = atoi(s);
 	return 0;
 }
 
@@ -556,15 +589,75 @@ out:
 	return r;
 }
 
+/* ---- annotate ------------------------------------------------------------------ */
+
+static int run_annotate(const struct command *cmd, const struct options *o, char **args)
+{
+	struct feed_request req = { 0 };
+	struct feed_result res;
+	json_t *command = NULL, *note = NULL;
+	json_int_t seq;
+	int pain = -1, stiffness = -1, r;
+
+	/* everything is checked before connecting */
+	if (parse_id(args[0], &seq) < 0)
+		return usage_error(cmd, "the event SEQ must be a positive integer, not '%s'", args[0]);
+	if (!o->pain && !o->stiffness && !o->note)
+		return usage_error(cmd, "annotate needs --pain, --stiffness or --note");
+	if (o->pain && parse_scale(o->pain, &pain) < 0)
+		return usage_error(cmd, "--pain takes a whole number from 0 to %d, not '%s'",
+				   SCALE_MAX, o->pain);
+	if (o->stiffness && parse_scale(o->stiffness, &stiffness) < 0)
+		return usage_error(cmd, "--stiffness takes a whole number from 0 to %d, not '%s'",
+				   SCALE_MAX, o->stiffness);
+	if (o->note) {
+		size_t n = strlen(o->note);
+
+		if (!n)
+			return usage_error(cmd, "--note is empty (leave it out for no note)");
+		if (n > NOTE_MAX_BYTES)
+			return usage_error(cmd, "--note takes up to %d bytes of text, not %zu",
+					   NOTE_MAX_BYTES, n);
+		note = json_stringn(o->note, n);   /* NULL: not UTF-8 */
+		if (!note)
+			return usage_error(cmd, "--note is not UTF-8 text");
+	}
+
+	command = json_pack("{s:s, s:I}", "type", "annotate", "event", seq);
+	if (!command || (pain >= 0 && json_object_set_new(command, "pain", json_integer(pain))) ||
+	    (stiffness >= 0 &&
+	     json_object_set_new(command, "stiffness", json_integer(stiffness))) ||
+	    (note && json_object_set(command, "note", note))) {
+		fputs("spinewatch: out of memory\n", stderr);
+		json_decref(command);
+		json_decref(note);
+		return EXIT_UNREACHABLE;
+	}
+	r = request(cmd, o, command, &req, &res);
+	if (r == EXIT_DONE && !json_is_true(json_object_get(res.reply, "ok")))
+		r = refused(res.reply);
+	else if (r == EXIT_DONE && o->json)
+		print_json(res.reply);
+	else if (r == EXIT_DONE)
+		printf("Noted.\n");
+	feed_result_clear(&res);
+	json_decref(command);
+	json_decref(note);
+	return r;
+}
+
 /* ---- the command line ------------------------------------------------------------ */
 
-enum { OPT_URL = 256, OPT_JSON, OPT_TIMEOUT, OPT_SENSOR };
+enum { OPT_URL = 256, OPT_JSON, OPT_TIMEOUT, OPT_SENSOR, OPT_PAIN, OPT_STIFFNESS, OPT_NOTE };
 
 static const struct option long_options[] = {
 	{ "url", required_argument, NULL, OPT_URL },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "sensor", required_argument, NULL, OPT_SENSOR },
+	{ "pain", required_argument, NULL, OPT_PAIN },
+	{ "stiffness", required_argument, NULL, OPT_STIFFNESS },
+	{ "note", required_argument, NULL, OPT_NOTE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -586,6 +679,19 @@ int main(int argc, char **argv)
 		case OPT_JSON: o.json = true; break;
 		case OPT_TIMEOUT: timeout_arg = optarg; break;
 		case OPT_SENSOR: o.sensor = optarg; break;
+		case OPT_PAIN:
+		case OPT_STIFFNESS:
+		case OPT_NOTE: {
+			const char **slot = c == OPT_PAIN ? &o.pain
+					    : c == OPT_STIFFNESS ? &o.stiffness : &o.note;
+
+			if (*slot)
+				return usage_error(NULL, "option '--%s' given twice",
+						   c == OPT_PAIN ? "pain" : c == OPT_STIFFNESS
+						   ? "stiffness" : "note");
+			*slot = optarg;
+			break;
+		}
 		case 'h': help = true; break;
 		case 'V': version = true; break;
 		case ':':
@@ -625,14 +731,18 @@ int main(int argc, char **argv)
 		return EXIT_DONE;
 	}
 	if (!cmd)
-		return usage_error(NULL, "no command given (ack, calibrate, stats or help)");
+		return usage_error(NULL, "no command given (ack, calibrate, stats, annotate or help)");
 	if (nargs - 1 != cmd->nargs) {
 		if (cmd->nargs)
-			return usage_error(cmd, "%s takes one argument: %s", cmd->name, cmd->args);
+			return usage_error(cmd, "%s takes one argument: %.*s", cmd->name,
+					   (int)strcspn(cmd->args, " "), cmd->args);
 		return usage_error(cmd, "%s takes no arguments", cmd->name);
 	}
 	if (o.sensor && cmd->run != run_stats)
 		return usage_error(cmd, "--sensor is for stats only");
+	if ((o.pain || o.stiffness || o.note) && cmd->run != run_annotate)
+		return usage_error(cmd, "%s is for annotate only",
+				   o.pain ? "--pain" : o.stiffness ? "--stiffness" : "--note");
 	if (timeout_arg && parse_timeout(timeout_arg, &o.timeout_s) < 0)
 		return usage_error(cmd, "--timeout takes a number of seconds above 0 and at most "
 				   "%g, not '%s'", MAX_TIMEOUT_S, timeout_arg);

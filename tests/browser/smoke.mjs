@@ -5,7 +5,10 @@
 // simulated crack appears within a second, that a long slouch raises an alert
 // banner and acknowledging it reaches the daemon, that calibration shows its
 // result, that notifications are asked for only on a click and the sound
-// choice is kept, that the controls are reachable with the keyboard, that it
+// choice is kept, that a crack can be annotated from the page with the
+// keyboard (the note reaches the daemon and every client, a refusal shows the
+// daemon's reason, a later note replaces the earlier one, and the note is
+// still there after a reload), that the controls are reachable with the keyboard, that it
 // survives a dropped connection (reconnecting, resume with ?since=), repeated
 // failures (offline, then live again) and a reload, raises no console error or
 // CSP violation, and saves desktop (1280x800), phone (390x844) and dark
@@ -101,6 +104,33 @@ function feedHello(page) {
     ws.onmessage = (e) => { clearTimeout(timer); ws.close(); resolve(JSON.parse(e.data)); };
     ws.onerror = () => { clearTimeout(timer); reject(new Error('feed socket failed')); };
   }));
+}
+
+// Opens a feed client of its own in the page that records every annotation
+// event into window.__smoke.annotations; resolves once its hello arrived.
+function watchAnnotations(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const ws = new window.__smoke.Native(`ws://${location.host}/ws`, 'spinewatch.v1');
+    window.__smoke.annotations = [];
+    window.__smoke.watcher = ws;
+    const timer = setTimeout(() => { ws.close(); reject(new Error('no hello within 5 s')); }, 5000);
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === 'hello') { clearTimeout(timer); resolve(); }
+      if (m.type === 'event' && m.kind === 'annotation') window.__smoke.annotations.push(m);
+    };
+    ws.onerror = () => { clearTimeout(timer); reject(new Error('feed socket failed')); };
+  }));
+}
+
+// Waits until the watcher saw an annotation of event `seq` matching `want`.
+function annotationArrives(page, seq, want) {
+  return page.waitForFunction(([s, w]) => window.__smoke.annotations.some((m) => m.event === s
+    && Object.entries(w).every(([k, v]) => m[k] === v)), [seq, want], { timeout: 5000, polling: 50 })
+    .catch(async () => {
+      const got = await page.evaluate(() => window.__smoke.annotations);
+      throw new Error(`no annotation ${JSON.stringify(want)} of event ${seq} on another client (got ${JSON.stringify(got).slice(0, 300)})`);
+    });
 }
 
 async function paintedPixels(page, testid) {
@@ -431,6 +461,147 @@ async function main() {
       });
     }
 
+    let notedSeq = null;
+    const FINAL_NOTE = 'stood up after a long call';
+    const FINAL_TEXT = `Pain 3/10 \u00b7 stiffness 6/10 \u00b7 \u201c${FINAL_NOTE}\u201d`;
+    if (opts.sound.length) {
+      await check('a crack can be annotated from the page with the keyboard; the note reaches another client', async () => {
+        const addr = opts.sound[0];
+        const item = `${tid('event-list')} > li[data-kind="crack"][data-sensor="${addr}"]`;
+        notedSeq = Number(await page.getAttribute(item, 'data-seq'));
+        const seq = notedSeq;
+        // cracks, slouches and alerts take a note; other items do not
+        const kinds = await page.$$eval(`${tid('event-list')} > li[data-seq]`, (lis) => lis.map((li) => ({
+          kind: li.dataset.kind, button: !!li.querySelector('.note-btn'),
+        })));
+        for (const k of kinds) {
+          assert(k.button === ['crack', 'slouch', 'alert'].includes(k.kind), `a ${k.kind} item ${k.button ? 'has' : 'lacks'} the note button`);
+        }
+        const shownEmpty = await page.$$eval(`${tid('event-list')} > li[data-seq] .ev-note`, (ns) => ns.filter((n) => n.offsetHeight > 0).length);
+        assert(shownEmpty === 0, `${shownEmpty} item(s) without a note show a note box`);
+        const btn = tid(`note-btn-${seq}`);
+        assert((await page.textContent(btn)).trim() === 'Add note', `button reads "${await page.textContent(btn)}"`);
+        await watchAnnotations(page);
+        await page.focus(btn);
+        await page.keyboard.press('Enter');
+        await page.waitForSelector(tid(`note-form-${seq}`), { timeout: 2000 });
+        assert(await page.getAttribute(btn, 'aria-expanded') === 'true', 'the button does not say the form is open');
+        // labelled controls, in a sensible Tab order, starting on the pain score
+        const form = await page.$eval(tid(`note-form-${seq}`), (f) => ({
+          labels: [...f.querySelectorAll('select, textarea')].map((c) => [...c.labels].map((l) => l.textContent.trim()).join(' ')),
+          focused: document.activeElement.dataset.testid,
+        }));
+        assert(form.labels.length === 3 && form.labels.every(Boolean), `form controls and their labels: ${JSON.stringify(form.labels)}`);
+        assert(form.focused === `note-pain-${seq}`, `focus went to ${form.focused}`);
+        const order = [];
+        for (let i = 0; i < 4; i++) {
+          await page.keyboard.press('Tab');
+          order.push(await page.evaluate(() => document.activeElement.dataset.testid));
+        }
+        assert(order.join() === [`note-stiffness-${seq}`, `note-text-${seq}`, `note-save-${seq}`, `note-cancel-${seq}`].join(),
+          `Tab order in the form: ${order.join(', ')}`);
+        // pain 2 (with the keyboard), no stiffness, a note; the byte count shows the limit
+        await page.focus(tid(`note-pain-${seq}`));
+        await page.keyboard.press('2');
+        assert(await page.inputValue(tid(`note-pain-${seq}`)) === '2', `pain is "${await page.inputValue(tid(`note-pain-${seq}`))}"`);
+        await page.focus(tid(`note-text-${seq}`));
+        await page.keyboard.type('after lunch');
+        const count = (await page.textContent(tid(`note-count-${seq}`))).trim();
+        assert(count === '11 of 280 bytes', `count reads "${count}"`);
+        await page.focus(tid(`note-save-${seq}`));
+        await page.keyboard.press('Enter');
+        await annotationArrives(page, seq, { of: 'crack', sensor: addr, pain: 2, stiffness: null, note: 'after lunch' });
+        await page.waitForSelector(tid(`note-form-${seq}`), { state: 'detached', timeout: 3000 });
+        await page.waitForSelector(`${tid('event-list')} > li[data-seq="${seq}"][data-annotated="true"]`, { timeout: 3000 });
+        const shown = (await page.textContent(`${tid(`note-${seq}`)} .ev-note-text`)).trim();
+        assert(shown === 'Pain 2/10 \u00b7 \u201cafter lunch\u201d', `the item shows "${shown}"`);
+        assert((await page.textContent(btn)).trim() === 'Edit note', `button reads "${await page.textContent(btn)}" after saving`);
+        assert(await page.evaluate(() => document.activeElement.dataset.testid) === `note-btn-${seq}`, 'focus did not go back to the note button');
+        assert(!(await page.$(`${tid('event-list')} > li[data-kind="annotation"]`)), 'the annotation is listed as an event of its own');
+        return `crack #${seq}: ${shown}`;
+      });
+
+      await check('the note form checks its input, shows a refusal, and a later note replaces the earlier one', async () => {
+        const seq = notedSeq;
+        assert(seq, 'no annotated crack from the check before');
+        await page.click(tid(`note-btn-${seq}`));
+        await page.waitForSelector(tid(`note-form-${seq}`), { timeout: 2000 });
+        // filled in with the current note
+        assert(await page.inputValue(tid(`note-pain-${seq}`)) === '2' && await page.inputValue(tid(`note-stiffness-${seq}`)) === ''
+          && await page.inputValue(tid(`note-text-${seq}`)) === 'after lunch', 'the form does not start from the current note');
+        const error = tid(`note-error-${seq}`);
+        // nothing given
+        await page.selectOption(tid(`note-pain-${seq}`), '');
+        await page.fill(tid(`note-text-${seq}`), '');
+        await page.click(tid(`note-save-${seq}`));
+        await page.waitForSelector(`${error}:not([hidden])`, { timeout: 1000 });
+        assert(/pain or stiffness/.test(await page.textContent(error)), `error "${await page.textContent(error)}"`);
+        // over 280 bytes (two bytes a letter), though under 280 characters
+        await page.fill(tid(`note-text-${seq}`), '\u00e9'.repeat(141));
+        const count = (await page.textContent(tid(`note-count-${seq}`))).trim();
+        assert(count === '282 of 280 bytes: 2 too many', `count reads "${count}"`);
+        await page.click(tid(`note-save-${seq}`));
+        await page.waitForFunction((sel) => /282 bytes/.test(document.querySelector(sel).textContent), error, { timeout: 1000 });
+        const sent = await page.evaluate(() => window.__smoke.annotations.length);
+        // the daemon's refusal: the page's command names an event the daemon does not keep
+        await page.evaluate(() => {
+          const ws = window.__smoke.sockets.at(-1);
+          ws.send = function send(data) {
+            const m = JSON.parse(data);
+            if (m.type === 'annotate') m.event = 999999999;
+            return Object.getPrototypeOf(this).send.call(this, JSON.stringify(m));
+          };
+        });
+        try {
+          await page.fill(tid(`note-text-${seq}`), 'x');
+          await page.click(tid(`note-save-${seq}`));
+          await page.waitForFunction((sel) => /no longer keeps this event/.test(document.querySelector(sel).textContent), error, { timeout: 3000 })
+            .catch(async () => { throw new Error(`refusal not shown: "${await page.textContent(error)}"`); });
+        } finally {
+          await page.evaluate(() => { delete window.__smoke.sockets.at(-1).send; });
+        }
+        assert(await page.isVisible(tid(`note-form-${seq}`)), 'the form closed on a refusal');
+        assert(await page.evaluate(() => window.__smoke.annotations.length) === sent, 'a refused or invalid note reached the daemon');
+        // screenshots of the open form with the refusal: desktop, phone (must fit), dark
+        const panel = '.events-panel';
+        await page.$eval(tid(`note-form-${seq}`), (f) => f.scrollIntoView({ block: 'center' }));
+        await page.locator(panel).screenshot({ path: shot('note-form.png') });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.waitForTimeout(300);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert(overflow <= 0, `with the note form open the page is ${overflow} px wider than the phone screen`);
+        await page.$eval(tid(`note-form-${seq}`), (f) => f.scrollIntoView({ block: 'center' }));
+        await page.screenshot({ path: shot('note-form-phone.png') });
+        await page.emulateMedia({ colorScheme: 'dark' });
+        await page.waitForTimeout(200);
+        await page.screenshot({ path: shot('note-form-phone-dark.png') });
+        await page.emulateMedia({ colorScheme: 'light' });
+        await page.setViewportSize({ width: 1280, height: 800 });
+        // Escape closes the form without saving, and focus returns to the button
+        await page.focus(tid(`note-text-${seq}`));
+        await page.keyboard.press('Escape');
+        await page.waitForSelector(tid(`note-form-${seq}`), { state: 'detached', timeout: 1000 });
+        assert(await page.evaluate(() => document.activeElement.dataset.testid) === `note-btn-${seq}`, 'Escape did not return focus to the button');
+        // a later note replaces the earlier one (newest wins)
+        await page.click(tid(`note-btn-${seq}`));
+        await page.waitForSelector(tid(`note-form-${seq}`), { timeout: 2000 });
+        assert(await page.isHidden(tid(`note-error-${seq}`)), 'a new form still shows the old error');
+        await page.selectOption(tid(`note-pain-${seq}`), '3');
+        await page.selectOption(tid(`note-stiffness-${seq}`), '6');
+        await page.fill(tid(`note-text-${seq}`), FINAL_NOTE);
+        await page.click(tid(`note-save-${seq}`));
+        await annotationArrives(page, seq, { pain: 3, stiffness: 6, note: FINAL_NOTE });
+        await page.waitForFunction(([sel, want]) => document.querySelector(sel).textContent.trim() === want,
+          [`${tid(`note-${seq}`)} .ev-note-text`, FINAL_TEXT], { timeout: 3000 })
+          .catch(async () => { throw new Error(`the item shows "${await page.textContent(`${tid(`note-${seq}`)} .ev-note-text`)}"`); });
+        await page.evaluate(() => window.__smoke.watcher.close());
+        await page.$eval(tid(`note-${seq}`), (n) => n.scrollIntoView({ block: 'center' }));
+        await page.locator(panel).screenshot({ path: shot('note-shown.png') });
+        await page.$eval(tid('event-list'), (list) => { list.scrollTop = 0; });
+        return FINAL_TEXT;
+      });
+    }
+
     await check('Chart.js charts: timeline, cracks per hour, 8 weeks of cracks and slouch minutes', async () => {
       // the 8-week charts follow the record (stats replies after cracks)
       await page.waitForFunction(() => Number(document.querySelector('[data-testid="weeks-cracks"]').dataset.points) >= 1,
@@ -577,6 +748,18 @@ async function main() {
       for (const addr of opts.posture) await angleUpdates(addr);
       return `cracks today ${counts} -> ${await page.textContent(tid('today-cracks'))}; sound and notification choices kept`;
     });
+
+    if (notedSeq) {
+      await check('the note is still on its crack after the reload (the annotation event is replayed)', async () => {
+        const sel = `${tid('event-list')} > li[data-seq="${notedSeq}"][data-annotated="true"]`;
+        await page.waitForSelector(sel, { timeout: 10000 })
+          .catch(() => { throw new Error(`crack #${notedSeq} is not listed with its note after the reload`); });
+        const shown = (await page.textContent(`${tid(`note-${notedSeq}`)} .ev-note-text`)).trim();
+        assert(shown === FINAL_TEXT, `the item shows "${shown}", not the newest note`);
+        assert((await page.textContent(tid(`note-btn-${notedSeq}`))).trim() === 'Edit note', 'the button does not offer to edit the note');
+        return `crack #${notedSeq}: ${shown}`;
+      });
+    }
 
     await check('offline after repeated failures, "Retry now", then live again', async () => {
       // every new feed connection is refused until unblocked, then passed through

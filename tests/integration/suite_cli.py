@@ -339,3 +339,122 @@ async def t_cli_stats(env):
     r = await cli(env, '--url', u, 'stats', '--sensor', 'AA:BB:CC:DD:EE:99')
     expect(r, 0, 'stats of a sensor never seen')
     check('No record for AA:BB:CC:DD:EE:99 yet.' in r.out, f'stats of an unseen sensor: {r.out}')
+
+
+@test('cli-annotate', daemon_args=('--state-dir', STATE))
+async def t_cli_annotate(env):
+    """spinewatch annotate SEQ [--pain N] [--stiffness N] [--note TEXT]: a note on a crack
+    reaches every feed client as an annotation event with the values given; a later one
+    replaces it; refusals exit 1 with the daemon's code; bad values exit 2 before connecting."""
+    sound = env.sound
+    await env.streaming()
+    u = url(env)
+    r = await cli(env, '--help')
+    expect(r, 0, '--help')
+    check('annotate SEQ [--pain N] [--stiffness N] [--note TEXT]' in r.out,
+          f'--help does not list annotate: {r.out}')
+    for args in (('help', 'annotate'), ('annotate', '--help')):
+        r = await cli(env, *args)
+        expect(r, 0, ' '.join(args))
+        check(r.out.startswith('Usage: spinewatch [OPTION]... annotate SEQ [--pain N] '
+                               '[--stiffness N] [--note TEXT]')
+              and all(w in r.out for w in ('--pain N', '--stiffness N', '--note TEXT',
+                                           '280 bytes', 'replaces')),
+              f'{args}: {r.out}')
+
+    def annotation_of(seq, after=0):
+        return lambda m: (m['type'] == 'event' and m.get('kind') == 'annotation'
+                          and m.get('event') == seq and m['seq'] > after)
+
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        env.fake.send_crack(sound, intensity=50, duration_ms=733)
+        crack = await f.wait_for(lambda m: m['type'] == 'event' and m.get('kind') == 'crack'
+                                 and m.get('duration_ms') == 733, 5, 'the crack to annotate')
+        seq = str(crack['seq'])
+        note = 'stood up after a long call \u2014 "ouch"'
+        r = await cli(env, '--url', u, 'annotate', seq, '--pain', '3', '--note', note)
+        expect(r, 0, f'annotate {seq} --pain 3 --note')
+        check(r.out == 'Noted.\n' and r.err == '', f'annotate: {r}')
+        ev = await f.wait_for(annotation_of(crack['seq']), 5, 'the annotation event')
+        check(ev['of'] == 'crack' and ev['pain'] == 3 and ev['stiffness'] is None
+              and ev['note'] == note and ev['sensor'] == sound.address,
+              f'annotation event {ev}')
+        # options before the command, the URL from the environment, --json: the reply;
+        # stiffness alone replaces the earlier note
+        r = await cli(env, '--json', '--stiffness', '6', 'annotate', seq,
+                      extra_env={'SPINEWATCH_URL': u})
+        expect(r, 0, f'annotate --json --stiffness 6 {seq}')
+        reply = json.loads(r.out)
+        check(r.out.count('\n') == 1 and reply.get('type') == 'reply' and reply.get('ok') is True
+              and reply.get('result') == 'ok' and r.err == '', f'annotate --json: {r}')
+        ev2 = await f.wait_for(annotation_of(crack['seq'], ev['seq']), 5,
+                               'the second annotation event')
+        check(ev2['pain'] is None and ev2['stiffness'] == 6 and ev2['note'] is None,
+              f'second annotation event {ev2}')
+        # all three, the longest note (280 bytes of two-byte characters), the extremes
+        long_note = '\u00e9' * 140
+        r = await cli(env, '--url', u, 'annotate', seq, '--pain', '0', '--stiffness', '10',
+                      '--note', long_note)
+        expect(r, 0, 'annotate with a 280-byte note')
+        ev3 = await f.wait_for(annotation_of(crack['seq'], ev2['seq']), 5,
+                               'the third annotation event')
+        check(ev3['pain'] == 0 and ev3['stiffness'] == 10 and ev3['note'] == long_note,
+              f'third annotation event {ev3}')
+        # an annotation itself cannot be annotated
+        r = await cli(env, '--url', u, 'annotate', str(ev['seq']), '--pain', '1')
+        expect(r, 1, 'annotate of an annotation')
+        check(r.out == '' and r.err.startswith('spinewatch: not-annotatable: '),
+              f'annotate of an annotation: {r}')
+    r = await cli(env, '--url', u, 'annotate', '999999', '--pain', '1')
+    expect(r, 1, 'annotate of an unknown event')
+    check(r.out == '' and r.err == 'spinewatch: unknown-event: no event with that seq is kept\n',
+          f'annotate of an unknown event: {r}')
+    r = await cli(env, '--url', u, '--json', 'annotate', '999999', '--note', 'x')
+    expect(r, 1, 'annotate --json of an unknown event')
+    check(r.out == '' and r.err.startswith('spinewatch: unknown-event: '), f'--json: {r}')
+
+    # bad values: usage errors, found before connecting (nothing listens on that port, so
+    # a connection attempt would exit 3)
+    closed = f'ws://127.0.0.1:{free_port()}/ws'
+    for args, says in (
+            (('annotate',), 'annotate takes one argument: SEQ'),
+            (('annotate', seq), 'needs --pain, --stiffness or --note'),
+            (('annotate', seq, '7', '--pain', '1'), 'annotate takes one argument'),
+            (('annotate', '0', '--pain', '1'), 'positive integer'),
+            (('annotate', 'last', '--pain', '1'), 'positive integer'),
+            (('annotate', '-5', '--pain', '1'), ''),
+            (('annotate', seq, '--pain', '11'), '--pain takes a whole number from 0 to 10'),
+            (('annotate', seq, '--pain', '-1'), '--pain takes a whole number from 0 to 10'),
+            (('annotate', seq, '--pain', '2.5'), '--pain takes a whole number from 0 to 10'),
+            (('annotate', seq, '--pain', ''), '--pain takes a whole number from 0 to 10'),
+            (('annotate', seq, '--stiffness', 'stiff'), '--stiffness takes a whole number'),
+            (('annotate', seq, '--stiffness', '100'), '--stiffness takes a whole number'),
+            (('annotate', seq, '--note', ''), '--note is empty'),
+            (('annotate', seq, '--note', 'x' * 281), 'up to 280 bytes of text, not 281'),
+            (('annotate', seq, '--note', '\u00e9' * 141), 'up to 280 bytes of text, not 282'),
+            (('annotate', seq, '--pain', '1', '--pain', '2'), "'--pain' given twice"),
+            (('annotate', seq, '--pain'), "'--pain' needs a value"),
+            (('stats', '--note', 'hi'), '--note is for annotate only'),
+            (('ack', '3', '--pain', '2'), '--pain is for annotate only'),
+    ):
+        r = await cli(env, '--url', closed, *args)
+        expect(r, 2, f'spinewatch {" ".join(args)[:80]}')
+        check(r.out == '' and r.err.startswith('spinewatch: ') and says in r.err
+              and "Try 'spinewatch " in r.err,
+              f'spinewatch {" ".join(args)[:80]}: stderr {r.err!r} should say {says!r}')
+    # a note that is not UTF-8 (bytes on the command line)
+    e = dict(os.environ)
+    e.pop('SPINEWATCH_URL', None)
+    proc = await asyncio.create_subprocess_exec(
+        cli_path(env), '--url', closed, 'annotate', seq, '--note', b'caf\xe9',
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=e)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    check(proc.returncode == 2 and out == b'' and b'--note is not UTF-8 text' in err
+          and not SANITIZER_REPORT.search(err.decode('utf-8', 'replace')),
+          f'a note that is not UTF-8: exit {proc.returncode}, stderr {err!r}')
+    # the daemon is down: unreachable
+    r = await cli(env, '--url', closed, 'annotate', seq, '--pain', '2', timeout=20)
+    expect(r, 3, 'annotate with the daemon down')
+    check(closed in r.err and 'cannot connect' in r.err, f'daemon down: {r.err!r}')
