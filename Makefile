@@ -45,11 +45,12 @@ CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ_ASAN := $(CLI_SRC:%.c=$(ASAN)/obj/%.o)
 CLI_LDLIBS    = $(shell pkg-config --libs libwebsockets jansson 2>/dev/null) -lm
 
-# `make install` (PREFIX, DESTDIR): binaries, dashboard, unit, sample settings, docs
+# `make install` (PREFIX, DESTDIR): binaries, dashboard, unit, sample settings, man pages, docs
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= $(PREFIX)/share/spinewatch
 DOCDIR     ?= $(PREFIX)/share/doc/spinewatch
+MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
@@ -170,6 +171,8 @@ install: $(BUILD)/install/spinewatchd $(BUILD)/spinewatch
 	@# the admin's settings are never overwritten
 	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/spinewatch/spinewatchd.conf ]; then \
 	  install -D -m 644 systemd/spinewatchd.conf $(DESTDIR)$(SYSCONFDIR)/spinewatch/spinewatchd.conf; fi
+	install -D -m 644 daemon/man/spinewatchd.8 $(DESTDIR)$(MANDIR)/man8/spinewatchd.8
+	install -D -m 644 daemon/man/spinewatch.1 $(DESTDIR)$(MANDIR)/man1/spinewatch.1
 	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 644 protocol/websocket-feed.md $(DESTDIR)$(DOCDIR)/websocket-feed.md
 	@if [ -z "$(DESTDIR)" ]; then echo "installed; start it with: systemctl daemon-reload && systemctl enable --now spinewatchd"; fi
@@ -179,6 +182,7 @@ install: $(BUILD)/install/spinewatchd $(BUILD)/spinewatch
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/spinewatchd $(DESTDIR)$(BINDIR)/spinewatch
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man8/spinewatchd.8 $(DESTDIR)$(MANDIR)/man1/spinewatch.1
 	rm -f $(DESTDIR)$(UNITDIR)/spinewatchd.service $(DESTDIR)$(SYSUSERSDIR)/spinewatch.conf
 
 # install and uninstall into a scratch DESTDIR: every file lands, uninstall keeps only the settings

@@ -87,7 +87,7 @@ elif n == 127:
 need(off + n)
 m = json.loads(buf[off:off + n])
 assert m["type"] == "hello", m
-print(m["stream"], m["oldest_seq"], m["last_seq"], m["server"], m["protocol"],
+print(m["stream"], m["oldest_seq"], m["last_seq"], m["detector"]["threshold_deg"], m["server"], m["protocol"],
       ",".join(sorted(x["state"] for x in m["sensors"])))
 PY
 }
@@ -95,11 +95,14 @@ out=$(hello 2>&1)
 hello_ok() { echo "$out" | grep -q " spinewatchd 1 .*streaming"; }
 check "a WebSocket client gets hello with the sensors ($out)" hello_ok
 
-# -- reload
+# -- reload: a changed setting applies, same process, clients stay
+printf '\n[posture]\nthreshold_deg = 22\n' >>/etc/spinewatch/spinewatchd.conf
 systemctl reload spinewatchd.service
 reloaded() { journalctl -u spinewatchd.service --no-pager | grep -q 'settings reloaded'; }
 reload_ok() { wait_for 10 reloaded && [ "$(prop MainPID)" = "$MAIN" ]; }
 check "systemctl reload: the settings are reloaded, same process" reload_ok
+threshold=$(hello 2>/dev/null | cut -d' ' -f4)
+check "the reloaded setting applies (slouch threshold in hello: $threshold)" test "$threshold" = 22.0
 priorities() {
 	journalctl -u spinewatchd.service -p info --no-pager | grep -q 'dashboard at' &&
 		! journalctl -u spinewatchd.service -p warning --no-pager | grep -q 'dashboard at'
