@@ -28,6 +28,7 @@ struct feed {
 	struct lws_context *ctx;
 	struct lws_protocols proto;
 	unsigned clients;
+	struct feed_counts counts;
 	bool going_away;            /* the daemon stops: close every client with 1001 */
 	void (*gone)(void *user);   /* called once the last client is closed */
 	void *gone_user;
@@ -217,6 +218,8 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 	}
 	switch (ring_read(store_events(f->cfg.store), &pss->cursor, &data, &len, &gap)) {
 	case RING_GAP:
+		f->counts.gaps_sent++;
+		f->counts.events_skipped += gap.to - gap.from + 1;
 		return write_small(wsi, enc_gap, &gap);
 	case RING_DATA:
 		/* ring records keep RING_PRE >= LWS_PRE writable bytes before data */
@@ -291,6 +294,7 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 	struct feed_command cmd;
 	const char *code = NULL, *message = NULL, *result = NULL;
 
+	f->counts.commands++;
 	if (feed_parse_command(msg, len, &cmd, &code, &message) < 0) {
 		log_rl(&f->rl_client, LOG_INFO, "feed: refused a client message (%s)", code);
 		return queue_reply(pss, cmd.tag, false, code, message);
@@ -351,6 +355,7 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		memset(pss, 0, sizeof(*pss));
 		pss->established = true;
 		f->clients++;
+		f->counts.clients_total++;
 		build_hello(f, pss);
 		if (!pss->hello)
 			return -1;
@@ -492,4 +497,9 @@ void feed_attach(struct feed *f, struct lws_context *ctx)
 unsigned feed_clients(const struct feed *f)
 {
 	return f->clients;
+}
+
+void feed_counts(const struct feed *f, struct feed_counts *out)
+{
+	*out = f->counts;
 }

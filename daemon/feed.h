@@ -55,6 +55,15 @@ void feed_attach(struct feed *f, struct lws_context *ctx);
 
 unsigned feed_clients(const struct feed *f);
 
+/* Totals since start, for /metrics. */
+struct feed_counts {
+	uint64_t gaps_sent;        /* gap notices sent to slow or late clients */
+	uint64_t events_skipped;   /* events those gaps stood for */
+	uint64_t clients_total;    /* clients accepted */
+	uint64_t commands;         /* client commands handled */
+};
+void feed_counts(const struct feed *f, struct feed_counts *out);
+
 /* The daemon stops: every client gets a close frame 1001 "going away" and
  * new ones are refused; gone(user) is called once none is left (at once if
  * there are none). */
