@@ -22,6 +22,7 @@
 #define SENSORS_IN_HELLO SENSORS_MAX
 #define ALERTS_IN_HELLO 64
 #define REPLY_MAX 512
+#define SKIP_PER_CALL 1024   /* filtered-out records passed over per writeable callback */
 
 struct feed {
 	struct feed_config cfg;
@@ -44,6 +45,9 @@ struct pss {
 	const char *error_code, *error_message;
 	char *rx;                  /* the message being received (FEED_MAX_CLIENT_MESSAGE) */
 	size_t rx_len;
+	bool rx_refused;           /* the message being received is refused (too long, binary) */
+	bool rx_binary;
+	struct feed_filter filter; /* what this client wants; empty: everything */
 	char *replies[FEED_MAX_REPLIES];   /* LWS_PRE + JSON + NUL, oldest first */
 	unsigned n_replies;
 	bool established;
@@ -83,6 +87,27 @@ static bool origin_ok(struct lws *wsi)
 }
 
 /* "since" query argument: 1 if present and valid, 0 if absent, -1 if bad */
+/* ?kinds=crack,slouch&sensors=AA:..,BB:..: 0, or -1 with an error code and message. */
+static int parse_filter(struct lws *wsi, struct feed_filter *f, const char **code,
+			const char **message)
+{
+	char buf[FEED_FILTER_SENSORS * 18 + 32];
+	const char *v;
+
+	memset(f, 0, sizeof(*f));
+	v = lws_get_urlarg_by_name(wsi, "kinds=", buf, sizeof(buf));
+	if (v && feed_filter_parse_kinds(f, v, message) < 0) {
+		*code = "bad-kinds";
+		return -1;
+	}
+	v = lws_get_urlarg_by_name(wsi, "sensors=", buf, sizeof(buf));
+	if (v && feed_filter_parse_sensors(f, v, message) < 0) {
+		*code = "bad-sensors";
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_since(struct lws *wsi, uint64_t *since)
 {
 	char buf[64];
@@ -194,6 +219,8 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 	size_t len;
 	struct ring_gap gap;
 	const struct ring *postures = store_postures(f->cfg.store);
+	const char *sensor;
+	unsigned kind, skipped;
 
 	if (pss->hello) {
 		int r = write_text(wsi, pss->hello + LWS_PRE, pss->hello_len);
@@ -216,28 +243,40 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 				 (unsigned char *)pss->error_code, strlen(pss->error_code));
 		return -1;
 	}
-	switch (ring_read(store_events(f->cfg.store), &pss->cursor, &data, &len, &gap)) {
-	case RING_GAP:
-		f->counts.gaps_sent++;
-		f->counts.events_skipped += gap.to - gap.from + 1;
-		return write_small(wsi, enc_gap, &gap);
-	case RING_DATA:
-		/* ring records keep RING_PRE >= LWS_PRE writable bytes before data */
-		return write_text(wsi, (unsigned char *)data, len);
-	case RING_EMPTY:
-		break;
+	/* events this client's filter does not want are skipped, a bounded number per
+	 * call (the caller asks to be called again while more is pending) */
+	for (skipped = 0; skipped < SKIP_PER_CALL; skipped++) {
+		switch (ring_read(store_events(f->cfg.store), &pss->cursor, &data, &len, &gap)) {
+		case RING_GAP:
+			f->counts.gaps_sent++;
+			f->counts.events_skipped += gap.to - gap.from + 1;
+			return write_small(wsi, enc_gap, &gap);
+		case RING_DATA:
+			store_event_tag(f->cfg.store, pss->cursor, &kind, &sensor);
+			if (!feed_filter_match(&pss->filter, kind, sensor))
+				continue;
+			/* ring records keep RING_PRE >= LWS_PRE writable bytes before data */
+			return write_text(wsi, (unsigned char *)data, len);
+		case RING_EMPTY:
+			skipped = SKIP_PER_CALL;
+			break;
+		}
 	}
-	/* live posture: only the newest matters, skipping is not a gap */
-	for (;;) {
+	/* live posture and status: only the newest matters, skipping is not a gap */
+	for (skipped = 0; skipped < SKIP_PER_CALL; skipped++) {
 		switch (ring_read(postures, &pss->posture_cursor, &data, &len, &gap)) {
 		case RING_GAP:
 			continue;
 		case RING_DATA:
+			store_live_tag(f->cfg.store, pss->posture_cursor, &kind, &sensor);
+			if (!feed_filter_match(&pss->filter, kind, sensor))
+				continue;
 			return write_text(wsi, (unsigned char *)data, len);
 		case RING_EMPTY:
 			return 0;
 		}
 	}
+	return 0;
 }
 
 /* ---- client commands -------------------------------------------------------- */
@@ -301,6 +340,17 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 	}
 	if (cmd.type == FEED_CMD_STATS)
 		return queue_stats(f, pss, &cmd);
+	if (cmd.type == FEED_CMD_PING)
+		return queue_reply(pss, cmd.tag, true, "pong", NULL);
+	if (cmd.type == FEED_CMD_SUBSCRIBE) {
+		pss->filter = cmd.filter;
+		if (cmd.has_since) {
+			uint64_t last = ring_last_seq(store_events(f->cfg.store));
+
+			pss->cursor = cmd.since < last ? cmd.since : last;
+		}
+		return queue_reply(pss, cmd.tag, true, "ok", NULL);
+	}
 	if (!f->cfg.command)
 		return queue_reply(pss, cmd.tag, false, "unavailable", "commands are not available");
 	if (f->cfg.command(f->cfg.user, &cmd, &result, &code, &message))
@@ -363,6 +413,9 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (r < 0) {
 			pss->error_code = "bad-since";
 			pss->error_message = "since must be a decimal integer";
+		} else if (parse_filter(wsi, &pss->filter, &pss->error_code,
+					&pss->error_message) < 0) {
+			/* the error goes out after hello, then the connection closes */
 		} else {
 			uint64_t last = ring_last_seq(store_events(f->cfg.store));
 
@@ -388,24 +441,33 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	case LWS_CALLBACK_RECEIVE:
 		/* commands: one JSON object per message, at most FEED_MAX_CLIENT_MESSAGE bytes */
-		if (lws_frame_is_binary(wsi)) {
-			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent binary");
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
-			return -1;
+		/* a binary or oversized message is refused with a reply once it is over
+		 * (its bytes are dropped as they come); the connection stays */
+		if (!pss->rx_refused && (lws_frame_is_binary(wsi) ||
+					 pss->rx_len + len > FEED_MAX_CLIENT_MESSAGE)) {
+			log_rl(&f->rl_client, LOG_INFO, "feed: refused a client message (%s)",
+			       lws_frame_is_binary(wsi) ? "binary" : "too large");
+			pss->rx_refused = true;
+			pss->rx_binary = lws_frame_is_binary(wsi);
 		}
-		if (pss->rx_len + len > FEED_MAX_CLIENT_MESSAGE) {
-			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that sent a message "
-			       "over %d bytes", FEED_MAX_CLIENT_MESSAGE);
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
-			return -1;
+		if (!pss->rx_refused) {
+			if (!pss->rx && !(pss->rx = malloc(FEED_MAX_CLIENT_MESSAGE)))
+				return -1;
+			memcpy(pss->rx + pss->rx_len, in, len);
+			pss->rx_len += len;
 		}
-		if (!pss->rx && !(pss->rx = malloc(FEED_MAX_CLIENT_MESSAGE)))
-			return -1;
-		memcpy(pss->rx + pss->rx_len, in, len);
-		pss->rx_len += len;
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			return 0;
-		r = client_message(f, pss, pss->rx, pss->rx_len);
+		if (pss->rx_refused) {
+			f->counts.commands++;
+			r = pss->rx_binary ?
+			    queue_reply(pss, NULL, false, "bad-command", "messages are JSON text, not "
+					"binary") :
+			    queue_reply(pss, NULL, false, "too-large", "a message is at most 4096 bytes");
+			pss->rx_refused = false;
+		} else {
+			r = client_message(f, pss, pss->rx, pss->rx_len);
+		}
 		pss->rx_len = 0;
 		if (!r) {
 			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that does not read "

@@ -252,6 +252,8 @@ static bool feed_command(void *user, const struct feed_command *cmd, const char 
 		*result = "started";
 		return sensors_calibrate(run->sensors, cmd->sensor, code, message);
 	case FEED_CMD_STATS:   /* answered by the feed itself (feed_stats) */
+	case FEED_CMD_SUBSCRIBE:
+	case FEED_CMD_PING:
 		break;
 	case FEED_CMD_ANNOTATE:
 		return annotations_add(run->store, run->history, cmd, result, code, message);

@@ -3,13 +3,25 @@
  */
 #include "store.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "log.h"
+
+/* what a ring record is about, kept beside the ring (slot seq % (capacity + 1)) */
+struct tag {
+	unsigned kind_bit;
+	char sensor[FEED_ADDRESS_LEN];
+};
 
 struct store {
 	struct ring *events;
 	struct ring *postures;
+	struct tag *event_tags, *live_tags;
+	size_t n_event_tags, n_live_tags;
 	store_listener_fn listener;
 	void *listener_user;
 	store_sink_fn sink;
@@ -26,7 +38,12 @@ struct store *store_new(size_t event_capacity)
 		return NULL;
 	s->events = ring_new(event_capacity, STORE_FRAME_MAX);
 	s->postures = ring_new(STORE_POSTURE_CAPACITY, STORE_FRAME_MAX);
-	if (!s->events || !s->postures) {
+	s->n_event_tags = event_capacity + 1;
+	s->n_live_tags = STORE_POSTURE_CAPACITY + 1;
+	s->event_tags = event_capacity < SIZE_MAX / sizeof(struct tag) - 1 ?
+			calloc(s->n_event_tags, sizeof(struct tag)) : NULL;
+	s->live_tags = calloc(s->n_live_tags, sizeof(struct tag));
+	if (!s->events || !s->postures || !s->event_tags || !s->live_tags) {
 		store_free(s);
 		return NULL;
 	}
@@ -39,6 +56,8 @@ void store_free(struct store *s)
 		return;
 	ring_free(s->events);
 	ring_free(s->postures);
+	free(s->event_tags);
+	free(s->live_tags);
 	free(s);
 }
 
@@ -46,6 +65,15 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *user)
 {
 	s->listener = fn;
 	s->listener_user = user;
+}
+
+static void set_tag(struct tag *tags, size_t n, uint64_t seq, unsigned kind_bit,
+		    const char *sensor)
+{
+	struct tag *t = &tags[seq % n];
+
+	t->kind_bit = kind_bit;
+	snprintf(t->sensor, sizeof(t->sensor), "%s", sensor ? sensor : "");
 }
 
 void store_set_sink(struct store *s, store_sink_fn fn, void *user)
@@ -65,6 +93,14 @@ int store_refill(struct store *s, uint64_t seq, const char *json, size_t len)
 		return -1;
 	if (seq != ring_last_seq(s->events) + 1 || len > ring_payload_max(s->events))
 		return -1;
+	{
+		json_t *o = json_loadb(json, len, 0, NULL);
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+
+		set_tag(s->event_tags, s->n_event_tags, seq, kind ? feed_kind_bit(kind) : 0,
+			json_string_value(json_object_get(o, "sensor")));
+		json_decref(o);
+	}
 	return ring_append(s->events, json, len) == seq ? 0 : -1;
 }
 
@@ -81,6 +117,24 @@ const char *store_kind_name(enum feed_event_kind kind)
 	return "unknown";
 }
 
+void store_event_tag(const struct store *s, uint64_t seq, unsigned *kind_bit,
+		     const char **sensor)
+{
+	const struct tag *t = &s->event_tags[seq % s->n_event_tags];
+
+	*kind_bit = t->kind_bit;
+	*sensor = t->sensor;
+}
+
+void store_live_tag(const struct store *s, uint64_t seq, unsigned *kind_bit,
+		    const char **sensor)
+{
+	const struct tag *t = &s->live_tags[seq % s->n_live_tags];
+
+	*kind_bit = t->kind_bit;
+	*sensor = t->sensor;
+}
+
 static void notify(struct store *s)
 {
 	if (s->listener)
@@ -94,6 +148,7 @@ uint64_t store_add_event(struct store *s, struct feed_event *ev)
 	int n;
 
 	ev->seq = seq;
+	set_tag(s->event_tags, s->n_event_tags, seq, 1u << ev->kind, ev->sensor);
 	n = feed_encode_event(ev, (char *)buf, ring_payload_max(s->events));
 	if (n < 0 || ring_commit(s->events, (size_t)n) < 0) {
 		s->encode_failures++;
@@ -112,6 +167,8 @@ int store_add_posture(struct store *s, const struct feed_posture *p)
 	unsigned char *buf = ring_reserve(s->postures, &seq);
 	int n = feed_encode_posture(p, (char *)buf, ring_payload_max(s->postures));
 
+	set_tag(s->live_tags, s->n_live_tags, seq, FEED_KIND_POSTURE, p->sensor);
+
 	if (n < 0 || ring_commit(s->postures, (size_t)n) < 0) {
 		s->encode_failures++;
 		log_rl(&s->rl, LOG_ERR, "cannot encode posture sample from %s", p->sensor);
@@ -126,6 +183,8 @@ int store_add_status(struct store *s, const struct feed_status *st)
 	uint64_t seq;
 	unsigned char *buf = ring_reserve(s->postures, &seq);
 	int n = feed_encode_status(st, (char *)buf, ring_payload_max(s->postures));
+
+	set_tag(s->live_tags, s->n_live_tags, seq, FEED_KIND_STATUS, st->sensor);
 
 	if (n < 0 || ring_commit(s->postures, (size_t)n) < 0) {
 		s->encode_failures++;

@@ -46,6 +46,17 @@ int store_add_posture(struct store *s, const struct feed_posture *p);
 /* a sensor status update: unsequenced, like posture, on the live ring */
 int store_add_status(struct store *s, const struct feed_status *st);
 
+/*
+ * What a record is about, without parsing it (for client filters): its kind
+ * bit (1 << enum feed_event_kind for events; FEED_KIND_POSTURE or
+ * FEED_KIND_STATUS for the live ring) and its sensor ("" for none). Valid
+ * while the record is readable in its ring.
+ */
+void store_event_tag(const struct store *s, uint64_t seq, unsigned *kind_bit,
+		     const char **sensor);
+void store_live_tag(const struct store *s, uint64_t seq, unsigned *kind_bit,
+		    const char **sensor);
+
 const struct ring *store_events(const struct store *s);
 const struct ring *store_postures(const struct store *s);
 

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(6))
 
@@ -301,6 +302,124 @@ static bool is_address(const char *s)
 	return true;
 }
 
+/* ---- filters ---- */
+
+static const char *const kind_names[] = {
+	[FEED_EV_CRACK] = "crack", [FEED_EV_SLOUCH] = "slouch", [FEED_EV_SENSOR] = "sensor",
+	[FEED_EV_ALERT] = "alert", [FEED_EV_CALIBRATION] = "calibration",
+	[FEED_EV_ANNOTATION] = "annotation",
+};
+
+unsigned feed_kind_bit(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++)
+		if (kind_names[i] && !strcmp(name, kind_names[i]))
+			return 1u << i;
+	if (!strcmp(name, "posture"))
+		return FEED_KIND_POSTURE;
+	if (!strcmp(name, "status"))
+		return FEED_KIND_STATUS;
+	return 0;
+}
+
+/* Calls fn for each comma-separated item of csv (empty items refused). */
+static int each_item(const char *csv, int (*fn)(void *ctx, const char *item), void *ctx)
+{
+	char item[32];
+	const char *p = csv;
+
+	if (!*csv)
+		return -1;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n >= sizeof(item))
+			return -1;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (fn(ctx, item) < 0)
+			return -1;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+static int add_kind(void *ctx, const char *item)
+{
+	unsigned bit = feed_kind_bit(item);
+
+	if (!bit)
+		return -1;
+	((struct feed_filter *)ctx)->kinds |= bit;
+	return 0;
+}
+
+static bool is_address(const char *s);
+
+static int add_sensor(void *ctx, const char *item)
+{
+	struct feed_filter *f = ctx;
+	size_t i;
+
+	if (!is_address(item) || f->n_sensors >= FEED_FILTER_SENSORS)
+		return -1;
+	for (i = 0; i < 17; i++)
+		f->sensors[f->n_sensors][i] = (char)toupper((unsigned char)item[i]);
+	f->sensors[f->n_sensors++][17] = '\0';
+	return 0;
+}
+
+int feed_filter_parse_kinds(struct feed_filter *f, const char *csv, const char **message)
+{
+	if (each_item(csv, add_kind, f) == 0)
+		return 0;
+	*message = "kinds is a comma-separated list of crack, slouch, sensor, alert, calibration, "
+		   "annotation, posture, status";
+	return -1;
+}
+
+int feed_filter_parse_sensors(struct feed_filter *f, const char *csv, const char **message)
+{
+	if (each_item(csv, add_sensor, f) == 0)
+		return 0;
+	*message = "sensors is a comma-separated list of up to 16 addresses AA:BB:CC:DD:EE:FF";
+	return -1;
+}
+
+bool feed_filter_match(const struct feed_filter *f, unsigned kind_bit, const char *sensor)
+{
+	size_t i;
+
+	if (f->kinds && !(f->kinds & kind_bit))
+		return false;
+	if (!f->n_sensors || !sensor || !sensor[0])
+		return true;
+	for (i = 0; i < f->n_sensors; i++)
+		if (!strcasecmp(f->sensors[i], sensor))
+			return true;
+	return false;
+}
+
+/* A JSON array of strings into a filter list, via the CSV parsers' item checks. */
+static int filter_array(json_t *a, struct feed_filter *f, int (*fn)(void *, const char *))
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		return -1;
+	json_array_foreach(a, i, v) {
+		const char *item = json_string_value(v);
+
+		if (!item || strlen(item) >= 32 || fn(f, item) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 #define CMD_ERR(c, m) do { *code = (c); *message = (m); goto out; } while (0)
 
 int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
@@ -383,8 +502,27 @@ int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
 		if (out->pain == FEED_SCALE_NONE && out->stiffness == FEED_SCALE_NONE &&
 		    !out->has_note)
 			CMD_ERR("bad-command", "annotate needs pain, stiffness or a note");
+	} else if (!strcmp(type, "subscribe")) {
+		out->type = FEED_CMD_SUBSCRIBE;
+		v = json_object_get(o, "since");
+		if (v) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0)
+				CMD_ERR("bad-command", "since is the last seq you have (0: from the oldest)");
+			out->has_since = true;
+			out->since = (uint64_t)json_integer_value(v);
+		}
+		v = json_object_get(o, "kinds");
+		if (v && !json_is_null(v) && filter_array(v, &out->filter, add_kind) < 0)
+			CMD_ERR("bad-command", "kinds is a list of crack, slouch, sensor, alert, "
+				"calibration, annotation, posture, status");
+		v = json_object_get(o, "sensors");
+		if (v && !json_is_null(v) && filter_array(v, &out->filter, add_sensor) < 0)
+			CMD_ERR("bad-command", "sensors is a list of up to 16 addresses AA:BB:CC:DD:EE:FF");
+	} else if (!strcmp(type, "ping")) {
+		out->type = FEED_CMD_PING;
 	} else {
-		CMD_ERR("unknown-command", "known commands: ack, calibrate, stats, annotate");
+		CMD_ERR("unknown-command", "known commands: ack, calibrate, stats, annotate, subscribe, "
+			"ping");
 	}
 	r = 0;
 out:

@@ -123,6 +123,30 @@ struct feed_hello {
 	struct json_t *stats;
 };
 
+/* ---- filters: what a client wants (websocket-feed.md, "Filters") ---- */
+
+/* message kinds a filter can name: the event kinds (1 << enum feed_event_kind)
+ * and the two live messages */
+#define FEED_KIND_POSTURE (1u << 8)
+#define FEED_KIND_STATUS  (1u << 9)
+#define FEED_FILTER_SENSORS 16
+
+struct feed_filter {
+	unsigned kinds;        /* 0: every kind */
+	size_t n_sensors;      /* 0: every sensor */
+	char sensors[FEED_FILTER_SENSORS][FEED_ADDRESS_LEN];   /* upper case */
+};
+
+/* The kind bit of a name ("crack", ..., "posture", "status"), or 0. */
+unsigned feed_kind_bit(const char *name);
+/* Comma-separated lists, as in /ws?kinds=crack,slouch&sensors=AA:..,BB:..
+ * (added to f): 0, or -1 with a message for people. */
+int feed_filter_parse_kinds(struct feed_filter *f, const char *csv, const char **message);
+int feed_filter_parse_sensors(struct feed_filter *f, const char *csv, const char **message);
+/* Does a message of this kind bit about this sensor ("" for none in
+ * particular, which every sensor filter lets through) pass? */
+bool feed_filter_match(const struct feed_filter *f, unsigned kind_bit, const char *sensor);
+
 /* ---- client commands (websocket-feed.md, "Client messages") ---- */
 
 enum feed_command_type {
@@ -130,6 +154,8 @@ enum feed_command_type {
 	FEED_CMD_CALIBRATE,    /* {"type":"calibrate","sensor":"AA:BB:CC:DD:EE:FF"} */
 	FEED_CMD_STATS,        /* {"type":"stats"} or with "sensor":"AA:.." (else sensor "") */
 	FEED_CMD_ANNOTATE,     /* {"type":"annotate","event":SEQ,"pain":N,"stiffness":N,"note":".."} */
+	FEED_CMD_SUBSCRIBE,    /* {"type":"subscribe","since":N,"kinds":[..],"sensors":[..]} */
+	FEED_CMD_PING,         /* {"type":"ping"} */
 };
 
 struct feed_command {
@@ -142,6 +168,10 @@ struct feed_command {
 	int pain, stiffness;              /* 0..10 or FEED_SCALE_NONE */
 	bool has_note;
 	char note[FEED_NOTE_MAX + 1];
+	/* subscribe: the new filter (replaces the old one), and where to resume */
+	struct feed_filter filter;
+	bool has_since;
+	uint64_t since;
 };
 
 /*

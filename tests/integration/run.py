@@ -35,6 +35,7 @@ import suite_stats  # noqa: E402,F401  (likewise)
 import suite_web  # noqa: E402,F401  (likewise)
 import suite_service  # noqa: E402,F401  (likewise)
 import suite_history  # noqa: E402,F401  (likewise)
+import suite_protocol  # noqa: E402,F401  (likewise)
 import suite_cli  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 

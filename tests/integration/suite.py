@@ -801,7 +801,8 @@ async def t_bad_requests(env):
     await refused('Origin http://evil.example', origin='http://evil.example')
     await refused(f'Origin http://evil.example:{env.port}', origin=f'http://evil.example:{env.port}')
     await refused('path /feed', path='/feed')
-    # same-origin pages are served; small client messages are ignored, one over 4 KiB closes
+    # same-origin pages are served; a message over 4 KiB or a binary one is refused with a
+    # reply, and the connection carries on
     async with await Feed.open(env.port, origin=f'http://127.0.0.1:{env.port}') as f:
         check((await f.next(what='hello'))['type'] == 'hello', 'same-origin client got no hello')
         await f.ws.send('{"type":"hello"}')
@@ -809,7 +810,15 @@ async def t_bad_requests(env):
         ev = await f.events(1)
         check(ev[0].get('intensity') == 5, f'after a small client message: {ev}')
         await f.ws.send('x' * 5000)
-        await f.expect_closed(5)
+        r = await f.wait_for(lambda m: m['type'] == 'reply', 5, 'the reply to 5000 bytes')
+        check(r == {'type': 'reply', 'id': None, 'ok': False, 'code': 'too-large',
+                    'message': 'a message is at most 4096 bytes'}, f'over 4 KiB: {r}')
+        await f.ws.send(b'\x01\x02')
+        r = await f.wait_for(lambda m: m['type'] == 'reply', 5, 'the reply to binary')
+        check(r.get('code') == 'bad-command', f'a binary message: {r}')
+        env.fake.send_crack(env.sound, intensity=6)
+        ev = await f.events(1)
+        check(ev[0].get('intensity') == 6, f'the connection carries on: {ev}')
 
     conn = http.client.HTTPConnection('127.0.0.1', env.port, timeout=5)
     try:

@@ -302,7 +302,8 @@ static void test_doc_examples_reencode(void **state)
 			free(tag);
 			seen_types |= 64;
 		} else if (!strcmp(type, "ack") || !strcmp(type, "calibrate") ||
-			   !strcmp(type, "stats") || !strcmp(type, "annotate")) {
+			   !strcmp(type, "stats") || !strcmp(type, "annotate") ||
+			   !strcmp(type, "subscribe") || !strcmp(type, "ping")) {
 			/* client messages: the parser takes every documented one */
 			struct feed_command cmd;
 			const char *code = NULL, *message = NULL;
@@ -316,6 +317,12 @@ static void test_doc_examples_reencode(void **state)
 				assert_string_equal(cmd.sensor, str(o, "sensor"));
 			else if (!strcmp(type, "annotate"))
 				assert_int_equal(cmd.event, (uint64_t)num(o, "event"));
+			else if (!strcmp(type, "subscribe"))
+				assert_true(cmd.type == FEED_CMD_SUBSCRIBE && cmd.has_since &&
+					    cmd.since == (uint64_t)num(o, "since") &&
+					    cmd.filter.kinds && cmd.filter.n_sensors == 1);
+			else if (!strcmp(type, "ping"))
+				assert_int_equal(cmd.type, FEED_CMD_PING);
 			else
 				assert_int_equal(cmd.type, FEED_CMD_STATS);
 			seen_types |= 128;
@@ -416,6 +423,43 @@ static void expect_cmd_error(const char *msg, const char *want_code, const char 
 	assert_string_equal(cmd.tag, want_tag);
 }
 
+static void test_filters(void **state)
+{
+	struct feed_filter f;
+	const char *message = NULL;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	assert_true(feed_filter_match(&f, feed_kind_bit("crack"), "C0:FF:EE:00:00:01"));
+	assert_int_equal(feed_filter_parse_kinds(&f, "crack,posture", &message), 0);
+	assert_int_equal(feed_filter_parse_sensors(&f, "c0:ff:ee:00:00:02", &message), 0);
+	assert_string_equal(f.sensors[0], "C0:FF:EE:00:00:02");
+	assert_true(feed_filter_match(&f, feed_kind_bit("crack"), "C0:FF:EE:00:00:02"));
+	assert_false(feed_filter_match(&f, feed_kind_bit("crack"), "C0:FF:EE:00:00:01"));
+	assert_false(feed_filter_match(&f, feed_kind_bit("slouch"), "C0:FF:EE:00:00:02"));
+	assert_true(feed_filter_match(&f, FEED_KIND_POSTURE, "c0:ff:ee:00:00:02"));
+	assert_false(feed_filter_match(&f, FEED_KIND_STATUS, "C0:FF:EE:00:00:02"));
+	/* about no sensor in particular: passes a sensor filter, not a kind filter */
+	assert_false(feed_filter_match(&f, feed_kind_bit("alert"), ""));
+	f.kinds = 0;
+	assert_true(feed_filter_match(&f, feed_kind_bit("alert"), ""));
+	assert_int_equal(feed_kind_bit("bogus"), 0);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(feed_filter_parse_kinds(&f, "", &message), -1);
+	assert_int_equal(feed_filter_parse_kinds(&f, "crack,,slouch", &message), -1);
+	assert_int_equal(feed_filter_parse_kinds(&f, "crack,", &message), -1);
+	assert_int_equal(feed_filter_parse_sensors(&f, "C0:FF:EE:00:00", &message), -1);
+	assert_non_null(message);
+	memset(&f, 0, sizeof(f));
+	{
+		char list[17 * 18 + 1] = "";
+
+		for (int i = 0; i < 17; i++)
+			strcat(list, i ? ",C0:FF:EE:00:00:01" : "C0:FF:EE:00:00:01");
+		assert_int_equal(feed_filter_parse_sensors(&f, list, &message), -1);   /* 17 > 16 */
+	}
+}
+
 static void test_commands(void **state)
 {
 	struct feed_command cmd;
@@ -496,6 +540,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doc_examples_reencode),
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_small_buffer_fails),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_reals_rounded),
