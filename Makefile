@@ -14,7 +14,7 @@ ASAN    := $(BUILD)/asan
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
 	python3-dbusmock python3-websockets chromium libjs-chart.js \
-	libsystemd-dev libsqlite3-dev systemd-container debootstrap
+	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.
