@@ -101,13 +101,16 @@ def full_disk(env):
 def fill(path):
     """Fill the file system holding path; returns the filler file."""
     filler = os.path.join(path, 'filler')
-    with open(filler, 'wb') as fh:
-        try:
-            while True:
-                fh.write(b'\0' * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):   # down to the last byte
+            try:
+                while True:
+                    os.write(fd, b'\0' * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return filler
 
 
