@@ -355,7 +355,8 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 		return queue_reply(pss, cmd.tag, false, "unavailable", "commands are not available");
 	if (f->cfg.command(f->cfg.user, &cmd, &result, &code, &message))
 		return queue_reply(pss, cmd.tag, true, result ? result : "ok", NULL);
-	return queue_reply(pss, cmd.tag, false, code ? code : "failed", message);
+	return queue_reply(pss, cmd.tag, false, code ? code : "internal",
+			   message ? message : "the command could not be carried out");
 }
 
 static void free_client(struct pss *pss)
