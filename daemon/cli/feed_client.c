@@ -1,8 +1,9 @@
 /*
  * daemon/cli/feed_client.c - the command-line client's connection to spinewatchd's feed: the
  * ws:// URL parser and one request on a client-only libwebsockets context (connect, hello,
- * command, reply by id, optionally a following message), bounded in time by one lws timer and
- * in memory by FEED_CLIENT_MAX_MESSAGE. See feed_client.h.
+ * command, reply by id, optionally a following message; or the hello alone), bounded in time
+ * by one lws timer and in memory by FEED_CLIENT_MAX_MESSAGE. See feed_client.h. Following the
+ * feed (spinewatch tail) is tail.c's.
  */
 #include "feed_client.h"
 
@@ -227,7 +228,12 @@ static int message(struct client *c, struct lws *wsi, const char *text, size_t l
 			fail(c, "%s did not start with a hello (its first message is a \"%.40s\"); "
 			     "is it spinewatchd?", url, type);
 			r = -1;
+		} else if (!c->req->command) {
+			c->res->hello = json_incref(m);
+			finish(c);
+			r = -1;
 		} else {
+			c->res->hello = json_incref(m);
 			c->phase = PH_SEND;
 			lws_callback_on_writable(wsi);
 		}
@@ -368,9 +374,10 @@ static const struct lws_protocols protocols[] = {
 
 void feed_result_clear(struct feed_result *res)
 {
+	json_decref(res->hello);
 	json_decref(res->reply);
 	json_decref(res->followed);
-	res->reply = res->followed = NULL;
+	res->hello = res->reply = res->followed = NULL;
 }
 
 int feed_run(const struct feed_request *req, struct feed_result *res)
@@ -388,20 +395,22 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 	c.phase = PH_CONNECTING;
 
 	/* the command with our id; the reply echoes it */
-	c.id = json_sprintf("spinewatch-%ld", (long)getpid());
-	if (!c.id || json_object_set(req->command, "id", c.id) ||
-	    !(text = json_dumps(req->command, JSON_COMPACT))) {
-		snprintf(res->error, sizeof(res->error), "cannot encode the command");
-		goto out;
+	if (req->command) {
+		c.id = json_sprintf("spinewatch-%ld", (long)getpid());
+		if (!c.id || json_object_set(req->command, "id", c.id) ||
+		    !(text = json_dumps(req->command, JSON_COMPACT))) {
+			snprintf(res->error, sizeof(res->error), "cannot encode the command");
+			goto out;
+		}
+		n = strlen(text);
+		c.out = malloc(LWS_PRE + n);
+		if (!c.out) {
+			snprintf(res->error, sizeof(res->error), "out of memory");
+			goto out;
+		}
+		memcpy(c.out + LWS_PRE, text, n);
+		c.out_len = n;
 	}
-	n = strlen(text);
-	c.out = malloc(LWS_PRE + n);
-	if (!c.out) {
-		snprintf(res->error, sizeof(res->error), "out of memory");
-		goto out;
-	}
-	memcpy(c.out + LWS_PRE, text, n);
-	c.out_len = n;
 
 	lws_set_log_level(0, NULL);
 	memset(&info, 0, sizeof(info));

@@ -2,7 +2,7 @@
  * daemon/cli/feed_client.h - the command-line client's connection to spinewatchd's feed: parse
  * a ws:// URL, connect (subprotocol spinewatch.v1), await the hello, send one command, wait for
  * the reply carrying its id and, if asked, for a later message matching a predicate, all within
- * one deadline. Messages are reassembled into a bounded buffer (FEED_CLIENT_MAX_MESSAGE).
+ * one deadline; or just take the hello (no command). Messages are reassembled into a bounded buffer (FEED_CLIENT_MAX_MESSAGE).
  */
 #ifndef SPINEWATCH_CLI_FEED_CLIENT_H
 #define SPINEWATCH_CLI_FEED_CLIENT_H
@@ -28,7 +28,8 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 struct feed_request {
 	const char *url_text;        /* the URL as given, for messages */
 	const struct feed_url *url;
-	json_t *command;             /* a JSON object; "id" is added to it */
+	json_t *command;             /* a JSON object; "id" is added to it. NULL: no command,
+				      * done once the hello arrived */
 	int timeout_ms;              /* from the connect to the end */
 	/* Called with the reply to the command. Return true to go on waiting for a message
 	 * for which follow() returns true (NULL: never). */
@@ -39,12 +40,14 @@ struct feed_request {
 };
 
 struct feed_result {
+	json_t *hello;     /* the server's hello */
 	json_t *reply;     /* the reply (its "ok" says whether the command was refused) */
 	json_t *followed;  /* the message follow() accepted, if it was waited for */
 	char error[640];   /* when feed_run() fails: what went wrong, naming the URL */
 };
 
-/* Run one request. 0: reply (and followed, if waited for) are set; -1: the daemon could not
+/* Run one request. 0: hello, and reply (and followed, if waited for) unless there is no
+ * command, are set; -1: the daemon could not
  * be reached or misbehaved (connection refused, timeout, no hello, bad JSON), see error.
  * Release the result with feed_result_clear() either way. */
 int feed_run(const struct feed_request *req, struct feed_result *res);
