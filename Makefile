@@ -14,7 +14,7 @@ ASAN    := $(BUILD)/asan
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
 	python3-dbusmock python3-websockets chromium libjs-chart.js \
-	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema
+	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.
@@ -175,6 +175,7 @@ install: $(BUILD)/install/spinewatchd $(BUILD)/spinewatch
 	install -D -m 644 daemon/man/spinewatch.1 $(DESTDIR)$(MANDIR)/man1/spinewatch.1
 	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 644 protocol/websocket-feed.md $(DESTDIR)$(DOCDIR)/websocket-feed.md
+	install -D -m 644 protocol/http-api.md $(DESTDIR)$(DOCDIR)/http-api.md
 	@if [ -z "$(DESTDIR)" ]; then echo "installed; start it with: systemctl daemon-reload && systemctl enable --now spinewatchd"; fi
 
 # Leaves the settings in $(SYSCONFDIR)/spinewatch, the state in /var/lib/spinewatch and the

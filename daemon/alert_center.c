@@ -18,6 +18,7 @@ struct alert_center {
 	struct loop_timer deadline;
 	struct alert_hook *hook;
 	struct alert active[ACTIVE_MAX];   /* the last snapshot given to hello */
+	uint64_t raised[ALERT_RULE_COUNT];  /* since start, for /metrics */
 	struct log_ratelimit rl;
 };
 
@@ -48,6 +49,8 @@ static void emit(const struct alert_transition *t, void *user)
 	store_add_event(ac->store, &ev);
 	log_info("alert %llu %s %s%s%s: %s", (unsigned long long)a->id, alert_rule_name(a->rule),
 		 alert_state_name(t->state), a->sensor[0] ? " for " : "", a->sensor, a->message);
+	if (t->state == ALERT_RAISED && (unsigned)a->rule < ALERT_RULE_COUNT)
+		ac->raised[a->rule]++;
 	if (t->state == ALERT_RAISED && ac->hook)
 		alert_hook_run(ac->hook, a);
 }
@@ -210,4 +213,9 @@ size_t alert_center_active(struct alert_center *ac, struct feed_alert_info *out,
 		out[i].raised_ts = a->raised_ts;
 	}
 	return n;
+}
+
+uint64_t alert_center_raised(const struct alert_center *ac, enum alert_rule rule)
+{
+	return (unsigned)rule < ALERT_RULE_COUNT ? ac->raised[rule] : 0;
 }

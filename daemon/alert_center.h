@@ -45,6 +45,8 @@ void alert_center_battery(struct alert_center *ac, const char *sensor, int perce
 /* A client's ack: true with *result "ok" or "already-acknowledged"; false with a code. */
 bool alert_center_ack(struct alert_center *ac, uint64_t id, const char **result,
 		      const char **code, const char **message);
+/* Alerts of this rule raised since start (for /metrics). */
+uint64_t alert_center_raised(const struct alert_center *ac, enum alert_rule rule);
 /* Active alerts for hello; strings point into the engine until its next change. */
 size_t alert_center_active(struct alert_center *ac, struct feed_alert_info *out, size_t max);
 

@@ -126,6 +126,8 @@ static int open_db(struct history *h, char *err, size_t errlen)
 		"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
 		" kind TEXT NOT NULL, sensor TEXT, json TEXT NOT NULL);"
 		"CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
+		"CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);"
+		"CREATE INDEX IF NOT EXISTS events_sensor ON events(sensor, seq);"
 		"CREATE TABLE IF NOT EXISTS daily(sensor TEXT NOT NULL, date TEXT NOT NULL,"
 		" json TEXT NOT NULL, PRIMARY KEY(sensor, date));"
 		"CREATE TABLE IF NOT EXISTS calibration(sensor TEXT PRIMARY KEY,"
@@ -347,6 +349,164 @@ long history_recent(struct history *h, size_t limit, history_event_fn fn, void *
 	free(rows);
 	out = (long)n;
 	return out;
+}
+
+/* ---- queries for the HTTP API ---------------------------------------------------- */
+
+/* Fixed statements, one per filter combination and order: nothing from a
+ * request is ever part of the SQL text, only bound. ?1 since, ?2 before,
+ * ?3 kind, ?4 sensor, ?5 limit. */
+#define Q_SELECT "SELECT seq, json FROM events WHERE seq > ?1 AND seq < ?2"
+#define Q_KIND " AND kind = ?3"
+#define Q_SENSOR " AND sensor = ?4"
+static const char *const query_sql[2][4] = {
+	{ Q_SELECT " ORDER BY seq LIMIT ?5",
+	  Q_SELECT Q_KIND " ORDER BY seq LIMIT ?5",
+	  Q_SELECT Q_SENSOR " ORDER BY seq LIMIT ?5",
+	  Q_SELECT Q_KIND Q_SENSOR " ORDER BY seq LIMIT ?5" },
+	{ Q_SELECT " ORDER BY seq DESC LIMIT ?5",
+	  Q_SELECT Q_KIND " ORDER BY seq DESC LIMIT ?5",
+	  Q_SELECT Q_SENSOR " ORDER BY seq DESC LIMIT ?5",
+	  Q_SELECT Q_KIND Q_SENSOR " ORDER BY seq DESC LIMIT ?5" },
+};
+
+static bool pending_matches(const struct pending *p, const struct history_query *q,
+			    uint64_t above, uint64_t below)
+{
+	return p->seq > above && p->seq < below && (!q->kind || !strcmp(p->kind, q->kind)) &&
+	       (!q->sensor || !strcmp(p->sensor, q->sensor));
+}
+
+/* Written events in (above, below): at most limit. -1 on error. */
+static long query_db(struct history *h, const struct history_query *q, uint64_t above,
+		     uint64_t below, size_t limit, uint64_t *edge, history_event_fn fn,
+		     void *user)
+{
+	sqlite3_stmt *st;
+	long n = 0;
+	int rc;
+
+	if (!limit || above >= below || above >= (uint64_t)INT64_MAX)
+		return 0;
+	if (sqlite3_prepare_v2(h->db, query_sql[q->newest_first][(q->kind ? 1 : 0) |
+				(q->sensor ? 2 : 0)], -1, &st, NULL))
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)above);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)(below > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX :
+						     below));
+	if (q->kind)
+		sqlite3_bind_text(st, 3, q->kind, -1, SQLITE_STATIC);
+	if (q->sensor)
+		sqlite3_bind_text(st, 4, q->sensor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		const char *json = (const char *)sqlite3_column_text(st, 1);
+
+		if (!json)
+			continue;
+		fn(user, seq, json, (size_t)sqlite3_column_bytes(st, 1));
+		*edge = seq;
+		n++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? n : -1;
+}
+
+long history_query_events(struct history *h, const struct history_query *q,
+			  history_event_fn fn, void *user)
+{
+	uint64_t below = q->before ? q->before : UINT64_MAX, edge;
+	size_t limit = q->limit > HISTORY_QUERY_MAX ? HISTORY_QUERY_MAX : q->limit, i;
+	long n = 0, got;
+
+	if (!limit)
+		return 0;
+	if (!q->newest_first) {
+		/* written ones first: everything queued is newer */
+		edge = q->since;
+		got = query_db(h, q, q->since, below, limit, &edge, fn, user);
+		if (got < 0)
+			return -1;
+		n = got;
+		for (i = 0; i < h->q_len && (size_t)n < limit; i++) {
+			const struct pending *p = &h->q[(h->q_head + i) % HISTORY_MAX_PENDING];
+
+			if (pending_matches(p, q, edge, below)) {
+				fn(user, p->seq, p->json, p->len);
+				edge = p->seq;
+				n++;
+			}
+		}
+		return n;
+	}
+	edge = below;
+	for (i = h->q_len; i-- > 0 && (size_t)n < limit;) {
+		const struct pending *p = &h->q[(h->q_head + i) % HISTORY_MAX_PENDING];
+
+		if (pending_matches(p, q, q->since, edge)) {
+			fn(user, p->seq, p->json, p->len);
+			edge = p->seq;
+			n++;
+		}
+	}
+	got = query_db(h, q, q->since, edge, limit - (size_t)n, &edge, fn, user);
+	return got < 0 ? -1 : n + got;
+}
+
+long history_query_days(struct history *h, const char *from_date, const char *to_date,
+			const char *sensor, size_t max_rows, history_day_fn fn, void *user)
+{
+	static const char *const sql[2] = {
+		"SELECT sensor, date, json FROM daily WHERE date >= ?1 AND date <= ?2"
+		" ORDER BY sensor, date LIMIT ?3",
+		"SELECT sensor, date, json FROM daily WHERE date >= ?1 AND date <= ?2"
+		" AND sensor = ?4 ORDER BY sensor, date LIMIT ?3",
+	};
+	sqlite3_stmt *st;
+	long n = 0;
+	int rc;
+
+	/* count first, so that a caller gets all the rows or none */
+	if (sqlite3_prepare_v2(h->db, sensor ?
+			       "SELECT count(*) FROM (SELECT 1 FROM daily WHERE date >= ?1 AND"
+			       " date <= ?2 AND sensor = ?4 LIMIT ?3)" :
+			       "SELECT count(*) FROM (SELECT 1 FROM daily WHERE date >= ?1 AND"
+			       " date <= ?2 LIMIT ?3)", -1, &st, NULL))
+		return -1;
+	sqlite3_bind_text(st, 1, from_date, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, to_date, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max_rows + 1);
+	if (sensor)
+		sqlite3_bind_text(st, 4, sensor, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return -1;
+	if ((size_t)n > max_rows)
+		return -2;
+	n = 0;
+	if (sqlite3_prepare_v2(h->db, sql[sensor ? 1 : 0], -1, &st, NULL))
+		return -1;
+	sqlite3_bind_text(st, 1, from_date, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, to_date, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max_rows);
+	if (sensor)
+		sqlite3_bind_text(st, 4, sensor, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *date = (const char *)sqlite3_column_text(st, 1);
+		const char *json = (const char *)sqlite3_column_text(st, 2);
+
+		if (name && date && json) {
+			fn(user, name, date, json);
+			n++;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? n : -1;
 }
 
 char *history_event_json(struct history *h, uint64_t seq)

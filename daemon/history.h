@@ -72,6 +72,25 @@ uint64_t history_last_seq(const struct history *h);
 typedef void (*history_event_fn)(void *user, uint64_t seq, const char *json, size_t len);
 long history_recent(struct history *h, size_t limit, history_event_fn fn, void *user);
 
+/*
+ * Kept events (written or still queued) for the HTTP API: those with
+ * seq > since (and seq < before, if before is not 0), of one kind and/or
+ * one sensor if given, oldest first (newest first with newest_first), at
+ * most limit (1..HISTORY_QUERY_MAX): fn(user, seq, json, len) for each.
+ * Bind parameters only; indexed by seq, kind and sensor. Returns how many,
+ * or -1 on a database error.
+ */
+#define HISTORY_QUERY_MAX 1000
+struct history_query {
+	uint64_t since, before;     /* before 0: no upper bound */
+	size_t limit;
+	const char *kind;           /* NULL: any */
+	const char *sensor;         /* NULL: any */
+	bool newest_first;
+};
+long history_query_events(struct history *h, const struct history_query *q,
+			  history_event_fn fn, void *user);
+
 /* One kept event's JSON (malloc'd), queued or written; NULL if there is none. */
 char *history_event_json(struct history *h, uint64_t seq);
 
@@ -103,6 +122,17 @@ void history_counts(const struct history *h, struct history_counts *out);
  */
 int history_save_days(struct history *h, const char *stats_text);
 char *history_days(struct history *h, const char *from_date);
+/*
+ * The per-day rows (stats_save()'s day objects, as text) with
+ * from_date <= date <= to_date, of one sensor if not NULL, by sensor then
+ * date: fn(user, sensor, date, json) for each, at most max_rows of them.
+ * Returns how many, -1 on a database error, -2 if more than max_rows match
+ * (none are given then).
+ */
+typedef void (*history_day_fn)(void *user, const char *sensor, const char *date,
+			       const char *json);
+long history_query_days(struct history *h, const char *from_date, const char *to_date,
+			const char *sensor, size_t max_rows, history_day_fn fn, void *user);
 
 /* A sensor's stored calibration line (calibration.h's text form), or NULL;
  * malloc'd. */

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "detector.h"
 #include "feed.h"
+#include "http_api.h"
 #include "log.h"
 #include "loop.h"
 #include "sensors.h"
@@ -89,7 +90,7 @@ static void usage(FILE *out)
 		"\n"
 		"SIGHUP reloads the settings file. The D-Bus system bus is used;\n"
 		"DBUS_SYSTEM_BUS_ADDRESS overrides its address. Feed protocol:\n"
-		"protocol/websocket-feed.md.\n",
+		"protocol/websocket-feed.md; HTTP API and /metrics: protocol/http-api.md.\n",
 		CONFIG_DEFAULT_PATH, SERVER_DEFAULT_LISTEN, SPINEWATCH_WEB_ROOT,
 		CONFIG_DEFAULT_STATE_DIR, FEED_DEFAULT_MAX_CLIENTS, DETECTOR_DEFAULT_THRESHOLD_DEG,
 		DETECTOR_DEFAULT_HYSTERESIS_DEG, DETECTOR_DEFAULT_DELAY_MS / 1000,
@@ -439,6 +440,8 @@ int main(int argc, char **argv)
 	struct bluez *bz = NULL;
 	struct running run = { 0 };
 	struct alert_center *alerts = NULL;
+	struct http_api *api = NULL;
+	struct lws_protocols http_proto;
 	DBusConnection *conn = NULL;
 	DBusError err;
 	char stream[17];
@@ -477,9 +480,19 @@ int main(int argc, char **argv)
 		.user = &run });
 	if (!feed)
 		goto out;
+	api = http_api_new(&(struct http_sources){
+		.store = store, .history = run.history, .sensors = sensors, .alerts = alerts,
+		.stats = run.stats, .feed = feed, .stream_id = stream, .version = SPINEWATCH_VERSION,
+		.started_ms = clock_epoch_ms() });
+	if (!api) {
+		log_error("out of memory");
+		goto out;
+	}
+	http_proto = http_api_protocol(api);
 	if (server_start(&srv, &(struct server_config){
 		.listen = o.cfg.listen, .web_root = o.cfg.web_root,
-		.feed = feed_protocol(feed), .loop = &loop_protocol }))
+		.feed = feed_protocol(feed), .loop = &loop_protocol,
+		.http = &http_proto }))
 		goto out;
 	feed_attach(feed, srv.ctx);
 	loop = loop_new(srv.ctx, srv.vh);
@@ -556,6 +569,7 @@ out:
 	}
 	loop_free(loop);
 	server_stop(&srv);
+	http_api_free(api);
 	feed_free(feed);
 	sensors_free(sensors);
 	store_free(store);

@@ -1,12 +1,14 @@
 /*
- * server.c - lws context and vhost: static dashboard + feed on one port, and
- * Chart.js from its Debian package for the dashboard's charts.
+ * server.c - lws context and vhost: static dashboard + feed on one port,
+ * Chart.js from its Debian package for the dashboard's charts, and the HTTP
+ * API and metrics mounts.
  */
 #include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_api.h"
 #include "log.h"
 
 int server_parse_listen(const char *spec, char *host, size_t host_len, int *port)
@@ -97,7 +99,9 @@ int server_start(struct server *s, const struct server_config *cfg)
 
 	s->protocols[0] = cfg->feed;
 	s->protocols[1] = *cfg->loop;
-	/* protocols[2] stays zeroed: the terminator */
+	if (cfg->http)
+		s->protocols[2] = *cfg->http;
+	/* the next one stays zeroed: the terminator */
 
 	s->mount.mountpoint = "/";
 	s->mount.mountpoint_len = 1;
@@ -106,6 +110,19 @@ int server_start(struct server *s, const struct server_config *cfg)
 	s->mount.origin_protocol = LWSMPRO_FILE;
 	s->mount.extra_mimetypes = &mjs_mimetype;
 	s->mount.mount_next = &chartjs_mount;
+	if (cfg->http) {
+		/* /api/v1/... and /metrics go to the HTTP API's callback */
+		s->api_mount.mountpoint = HTTP_API_PATH;
+		s->api_mount.mountpoint_len = sizeof(HTTP_API_PATH) - 1;
+		s->api_mount.protocol = cfg->http->name;
+		s->api_mount.origin_protocol = LWSMPRO_CALLBACK;
+		s->api_mount.mount_next = &s->metrics_mount;
+		s->metrics_mount = s->api_mount;
+		s->metrics_mount.mountpoint = HTTP_METRICS_PATH;
+		s->metrics_mount.mountpoint_len = sizeof(HTTP_METRICS_PATH) - 1;
+		s->metrics_mount.mount_next = &chartjs_mount;
+		s->mount.mount_next = &s->api_mount;
+	}
 
 	memset(&info, 0, sizeof(info));
 	info.options = opts | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;

@@ -1,7 +1,8 @@
 /*
  * server.h - the HTTP/WebSocket server setup: parses the listen address,
  * creates the lws context and the one vhost that serves the dashboard's
- * static files at / and the feed at /ws, and carries the loop's raw-file
+ * static files at / and the feed at /ws, mounts /api/v1 and /metrics on
+ * the HTTP API's protocol (http_api.h), and carries the loop's raw-file
  * protocol. Routes lws' own log lines into ours.
  */
 #ifndef SW_SERVER_H
@@ -16,6 +17,8 @@ struct server_config {
 	const char *web_root;        /* directory served at / */
 	struct lws_protocols feed;   /* first protocol of the vhost */
 	const struct lws_protocols *loop;
+	/* NULL, or the protocol serving /api/v1 and /metrics (http_api.h) */
+	const struct lws_protocols *http;
 };
 
 struct server {
@@ -23,8 +26,9 @@ struct server {
 	struct lws_vhost *vh;
 	char host[64];
 	int port;
-	struct lws_protocols protocols[3];
+	struct lws_protocols protocols[4];
 	struct lws_http_mount mount;
+	struct lws_http_mount api_mount, metrics_mount;   /* LWSMPRO_CALLBACK */
 };
 
 /* Split "HOST:PORT" / "[V6]:PORT"; 0 if valid. */

@@ -218,3 +218,9 @@ json_t *stats_keeper_json(struct stats_keeper *k, int64_t now_ms, const char *se
 	flush_spans(k);
 	return stats_json(k->st, now_ms, sensor_or_NULL);
 }
+
+char *stats_keeper_days_text(struct stats_keeper *k)
+{
+	flush_spans(k);
+	return stats_save(k->st);
+}

@@ -58,5 +58,9 @@ double stats_keeper_baseline(struct stats_keeper *k, const char *sensor, int64_t
 /* The "stats" object (stats.h) as of now_ms, for every sensor or one: a new
  * reference, NULL on allocation failure. */
 json_t *stats_keeper_json(struct stats_keeper *k, int64_t now_ms, const char *sensor_or_NULL);
+/* The record in memory (the last STATS_MAX_DAYS days, newer than its rows
+ * in the history database until the next save) in stats_save()'s format,
+ * malloc'd; NULL on allocation failure. For the HTTP API. */
+char *stats_keeper_days_text(struct stats_keeper *k);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -28,6 +29,8 @@ struct store {
 	void *sink_user;
 	uint64_t encode_failures;
 	struct log_ratelimit rl;
+	struct store_event_count counts[STORE_COUNTED_SENSORS + 1];   /* the last: "other" */
+	size_t n_counts;
 };
 
 struct store *store_new(size_t event_capacity)
@@ -135,6 +138,35 @@ void store_live_tag(const struct store *s, uint64_t seq, unsigned *kind_bit,
 	*sensor = t->sensor;
 }
 
+static void count_event(struct store *s, const struct feed_event *ev)
+{
+	struct store_event_count *c = NULL;
+	size_t i;
+
+	if ((unsigned)ev->kind >= STORE_KINDS)
+		return;
+	for (i = 0; i < s->n_counts && !c; i++)
+		if (!strcmp(s->counts[i].sensor, ev->sensor))
+			c = &s->counts[i];
+	if (!c && s->n_counts < STORE_COUNTED_SENSORS) {
+		c = &s->counts[s->n_counts++];
+		snprintf(c->sensor, sizeof(c->sensor), "%s", ev->sensor);
+	} else if (!c) {
+		c = &s->counts[STORE_COUNTED_SENSORS];
+		if (s->n_counts == STORE_COUNTED_SENSORS) {
+			snprintf(c->sensor, sizeof(c->sensor), "other");
+			s->n_counts++;
+		}
+	}
+	c->by_kind[ev->kind]++;
+}
+
+size_t store_event_counts(const struct store *s, const struct store_event_count **out)
+{
+	*out = s->counts;
+	return s->n_counts;
+}
+
 static void notify(struct store *s)
 {
 	if (s->listener)
@@ -155,6 +187,7 @@ uint64_t store_add_event(struct store *s, struct feed_event *ev)
 		log_rl(&s->rl, LOG_ERR, "cannot encode event from %s (kind %d)", ev->sensor, ev->kind);
 		return 0;
 	}
+	count_event(s, ev);
 	if (s->sink)
 		s->sink(s->sink_user, ev, (const char *)buf, (size_t)n);
 	notify(s);

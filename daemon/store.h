@@ -62,4 +62,16 @@ const struct ring *store_postures(const struct store *s);
 
 uint64_t store_encode_failures(const struct store *s);
 
+/* Counters for /metrics: events added since start by sensor and kind. The
+ * first STORE_COUNTED_SENSORS sensors ("" for events of no sensor) are
+ * counted by name, any further ones together under "other". */
+#define STORE_KINDS (FEED_EV_ANNOTATION + 1)
+#define STORE_COUNTED_SENSORS 64
+struct store_event_count {
+	char sensor[FEED_ADDRESS_LEN];
+	uint64_t by_kind[STORE_KINDS];   /* index: enum feed_event_kind */
+};
+/* Points *out at the counters; returns how many entries there are. */
+size_t store_event_counts(const struct store *s, const struct store_event_count **out);
+
 #endif

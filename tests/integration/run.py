@@ -37,6 +37,9 @@ import suite_service  # noqa: E402,F401  (likewise)
 import suite_history  # noqa: E402,F401  (likewise)
 import suite_protocol  # noqa: E402,F401  (likewise)
 import suite_cli  # noqa: E402,F401  (likewise)
+import suite_http  # noqa: E402,F401  (likewise)
+import suite_schema  # noqa: E402,F401  (likewise)
+import suite_examples  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -235,7 +238,8 @@ def main():
         return 2
 
     # the docs test checks every message the others received: it runs last
-    ordered = sorted(suite.TESTS, key=lambda t: t.name == 'docs-examples-and-keys')
+    ordered = sorted(suite.TESTS,
+                     key=lambda t: t.name in ('docs-examples-and-keys', 'docs-schemas'))
     tests = [t for t in ordered if not args.only or any(o in t.name for o in args.only)]
     print(f'spinewatchd integration tests: {binary}', flush=True)
     passed = failed = 0
