@@ -14,7 +14,8 @@ ASAN    := $(BUILD)/asan
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
 	python3-dbusmock python3-websockets chromium libjs-chart.js \
-	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl
+	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl \
+	clang libclang-rt-14-dev
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.
@@ -56,7 +57,7 @@ UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 
 .PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean \
-	install uninstall install-check service
+	install uninstall install-check service fuzz fuzz-smoke fuzz-build
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/spinewatchd $(BUILD)/spinewatch
@@ -137,6 +138,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 	$(MAKE) sim
 	$(MAKE) browser
@@ -194,6 +196,79 @@ install-check:
 service: all
 	tests/systemd/security.sh
 	tests/systemd/run.sh
+
+# ---- fuzzing (tests/fuzz/README.md) ------------------------------------------------------
+# libFuzzer targets, built with clang into $(FUZZ): each links only the sources it needs.
+# `make fuzz` runs each for FUZZ_SECONDS on a copy of its seed corpus (the copy, under
+# $(FUZZ)/corpus, keeps growing across runs; tests/fuzz/corpus is never written), crashes
+# land in $(FUZZ)/findings/<target>/. `make fuzz-smoke` (in `make check`) runs each for
+# FUZZ_SMOKE_SECONDS on a fresh copy.
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_OPTS          ?=
+FUZZ               := $(BUILD)/fuzz
+FUZZ_CFLAGS        := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_TARGETS := spine_profile microbit thingy52 feed_command feed_filter http_query config
+FUZZ_SRC_spine_profile := protocol/spine_profile.c
+FUZZ_SRC_microbit      := protocol/microbit.c protocol/spine_profile.c
+FUZZ_SRC_thingy52      := protocol/thingy52.c
+FUZZ_SRC_feed_command  := protocol/feed_json.c
+FUZZ_SRC_feed_filter   := protocol/feed_json.c
+FUZZ_SRC_config        := daemon/config.c daemon/alerts.c daemon/backoff.c daemon/bluez.c \
+	daemon/bluez_agent.c daemon/breaks.c daemon/cracks.c daemon/dbus_util.c daemon/detector.c \
+	daemon/log.c daemon/loop.c protocol/microbit.c protocol/profiles.c protocol/thingy52.c
+FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c \
+	daemon/alert_hook.c daemon/calibration.c daemon/feed.c daemon/history.c daemon/metrics.c \
+	daemon/ring.c daemon/sensors.c daemon/stats.c daemon/stats_keeper.c daemon/store.c \
+	protocol/feed_json.c protocol/spine_profile.c
+FUZZ_LIBS_spine_profile :=
+FUZZ_LIBS_microbit      :=
+FUZZ_LIBS_thingy52      :=
+FUZZ_LIBS_feed_command   = $(shell pkg-config --libs jansson 2>/dev/null)
+FUZZ_LIBS_feed_filter    = $(shell pkg-config --libs jansson 2>/dev/null)
+FUZZ_LIBS_config         = $(LDLIBS_ALL)
+FUZZ_LIBS_http_query     = $(LDLIBS_ALL)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%)
+
+$(FUZZ)/obj/%.o: %.c $(wildcard daemon/*.h protocol/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+define FUZZ_RULE
+$(FUZZ)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(patsubst %.c,$(FUZZ)/obj/%.o,$(FUZZ_SRC_$(1))) \
+		$(wildcard daemon/*.h protocol/*.h) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(FUZZ_CC) $$(CPPFLAGS_ALL) $$(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $$@ \
+		$$(filter %.c %.o,$$^) $$(FUZZ_LIBS_$(1)) -lm
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_RULE,$(t))))
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ)/corpus/$$t $(FUZZ)/findings/$$t && \
+	  cp tests/fuzz/corpus/$$t/* $(FUZZ)/corpus/$$t/ && \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (findings: $(FUZZ)/findings/$$t/)" && \
+	  $(FUZZ)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ)/findings/$$t/ $(FUZZ_OPTS) $(FUZZ)/corpus/$$t \
+	    2>$(FUZZ)/fuzz_$$t.log; rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done [0-9]+ runs)' \
+	    $(FUZZ)/fuzz_$$t.log | tr '\n' ' '; echo; \
+	  if [ $$rc != 0 ]; then fail=1; tail -n 40 $(FUZZ)/fuzz_$$t.log; fi; \
+	done; exit $$fail
+
+fuzz-smoke: $(FUZZ_BIN)
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ)/smoke/$$t && mkdir -p $(FUZZ)/smoke/$$t/corpus $(FUZZ)/smoke/$$t/findings && \
+	  cp tests/fuzz/corpus/$$t/* $(FUZZ)/smoke/$$t/corpus/ && \
+	  if $(FUZZ)/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -runs=1000000 \
+	      -artifact_prefix=$(FUZZ)/smoke/$$t/findings/ $(FUZZ_OPTS) $(FUZZ)/smoke/$$t/corpus \
+	      2>$(FUZZ)/smoke/$$t.log; then \
+	    echo "fuzz-smoke: fuzz_$$t ok ($$(grep -Eo 'Done [0-9]+ runs in [0-9]+ s' $(FUZZ)/smoke/$$t.log))"; \
+	  else fail=1; echo "fuzz-smoke: fuzz_$$t FAILED"; tail -n 40 $(FUZZ)/smoke/$$t.log; fi; \
+	done; exit $$fail
 
 clean:
 	rm -rf $(BUILD)

@@ -21,7 +21,7 @@
 
 #define SENSORS_IN_HELLO SENSORS_MAX
 #define ALERTS_IN_HELLO 64
-#define REPLY_MAX 512
+#define REPLY_MAX 1024   /* an id of up to FEED_TAG_MAX bytes of JSON, code and message */
 #define SKIP_PER_CALL 1024   /* filtered-out records passed over per writeable callback */
 
 struct feed {

@@ -439,7 +439,7 @@ int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
 	tag = json_object_get(o, "id");
 	if (tag) {
 		/* echoed back as given: a string of up to 64 bytes or an integer */
-		if (json_is_string(tag) && json_string_length(tag) <= 64) {
+		if (json_is_string(tag) && json_string_length(tag) <= FEED_ID_MAX) {
 			char *t = json_dumps(tag, JSON_ENCODE_ANY | JSON_COMPACT);
 
 			if (t && strlen(t) < sizeof(out->tag))

@@ -149,6 +149,11 @@ bool feed_filter_match(const struct feed_filter *f, unsigned kind_bit, const cha
 
 /* ---- client commands (websocket-feed.md, "Client messages") ---- */
 
+/* A command's "id": a string of up to 64 bytes or an integer. Kept as JSON text,
+ * where each byte of a string may take up to 6 ("\u001f"), plus the quotes. */
+#define FEED_ID_MAX 64
+#define FEED_TAG_MAX (FEED_ID_MAX * 6 + 2)
+
 enum feed_command_type {
 	FEED_CMD_ACK,          /* {"type":"ack","alert":ID} */
 	FEED_CMD_CALIBRATE,    /* {"type":"calibrate","sensor":"AA:BB:CC:DD:EE:FF"} */
@@ -160,7 +165,7 @@ enum feed_command_type {
 
 struct feed_command {
 	enum feed_command_type type;
-	char tag[72];          /* the client's "id", as JSON text ("null" if none) */
+	char tag[FEED_TAG_MAX + 1];   /* the client's "id", as JSON text ("null" if none) */
 	uint64_t alert;
 	char sensor[FEED_ADDRESS_LEN];
 	/* annotate: at least one of pain, stiffness, note */

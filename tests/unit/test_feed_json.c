@@ -535,11 +535,65 @@ static void test_commands(void **state)
 	}
 }
 
+/*
+ * Found by tests/fuzz/fuzz_feed_command (seed corpus/feed_command/regress-id-escaped): an id
+ * of up to 64 bytes is echoed even when JSON needs escapes for all of them (quotes, control
+ * characters: up to 6 bytes each); it used to overflow the 72-byte tag and come back as null.
+ */
+static void check_id_echoed(const char *msg, const char *want_id, size_t want_tag_len)
+{
+	struct feed_command cmd;
+	const char *code = NULL, *message = NULL;
+	char buf[1024];
+	json_t *r;
+	int n;
+
+	assert_int_equal(feed_parse_command(msg, strlen(msg), &cmd, &code, &message), 0);
+	assert_int_equal(strlen(cmd.tag), want_tag_len);
+	n = feed_encode_reply(cmd.tag, false, "unknown-sensor", "no sensor with that address", buf,
+			      sizeof(buf));
+	assert_true(n > 0);
+	r = json_loadb(buf, (size_t)n, 0, NULL);
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(r, "id")), want_id);
+	json_decref(r);
+}
+
+static void test_id_escaped_echoed(void **state)
+{
+	char msg[512], id[65];
+	size_t i;
+
+	(void)state;
+	/* the corpus file's bytes: 64 quotes */
+	snprintf(msg, sizeof(msg), "{\"type\":\"ping\",\"id\":\"");
+	for (i = 0; i < 64; i++)
+		strcat(msg, "\\\"");
+	strcat(msg, "\"}");
+	memset(id, '"', 64);
+	id[64] = '\0';
+	check_id_echoed(msg, id, 2 + 64 * 2);
+	/* the worst case: 64 control characters, "\u0001" each */
+	snprintf(msg, sizeof(msg), "{\"type\":\"ping\",\"id\":\"");
+	for (i = 0; i < 64; i++)
+		strcat(msg, "\\u0001");
+	strcat(msg, "\"}");
+	memset(id, 1, 64);
+	check_id_echoed(msg, id, FEED_TAG_MAX);
+	/* 65 is still refused */
+	snprintf(msg, sizeof(msg), "{\"type\":\"ping\",\"id\":\"");
+	for (i = 0; i < 65; i++)
+		strcat(msg, "\\u0001");
+	strcat(msg, "\"}");
+	expect_cmd_error(msg, "bad-command", "null");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doc_examples_reencode),
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_id_escaped_echoed),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_small_buffer_fails),
 		cmocka_unit_test(test_invalid_utf8),
