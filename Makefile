@@ -146,7 +146,9 @@ check: deps
 	$(MAKE) service
 	$(MAKE) bench-smoke
 
-demo: $(BUILD)/spinewatchd
+# A fresh machine has nothing yet: the packages first, then the build.
+demo: deps
+	$(MAKE) $(BUILD)/spinewatchd
 	tests/sim/demo.sh $(BUILD)/spinewatchd $(DEMO_ARGS)
 
 # The daemon as installed: the same objects, main.o told where the dashboard is.
