@@ -277,13 +277,16 @@ export class Notes {
       f.save.textContent = on ? 'Saving…' : 'Save note';
       form.setAttribute('aria-busy', String(on));
     };
+    // disabling the focused Save button drops the focus to the page: remember that it was
+    // in the form, so it comes back to the note button once the note is saved
+    const hadFocus = li.contains(document.activeElement);
     busy(true);
     const timer = setTimeout(() => {
       this.pending.delete(id);
       busy(false);
       say('No answer from spinewatch; the note may not be saved. Try again.');
     }, REPLY_TIMEOUT_MS);
-    this.pending.set(id, { seq, li, form, timer, busy, say });
+    this.pending.set(id, { seq, li, form, timer, busy, say, hadFocus });
   }
 
   // A reply: true when it answers one of our annotate commands.
@@ -295,11 +298,15 @@ export class Notes {
     if (!p.form.isConnected) return true;
     if (m.ok === true) {
       // the annotation event shows the note on the item
-      this.close(p.li, p.li.contains(document.activeElement));
+      const lost = document.activeElement === document.body || !document.activeElement;
+      this.close(p.li, p.li.contains(document.activeElement) || (p.hadFocus && lost));
       this.announce('Note saved.');
       return true;
     }
     p.busy(false);
+    if (p.hadFocus && (document.activeElement === document.body || !document.activeElement)) {
+      p.form.querySelector('button[type="submit"], button')?.focus();
+    }
     const code = str(m.code);
     p.say(REFUSED_TEXT[code] || `Not saved: ${str(m.message) || code || 'spinewatch refused it'}.`);
     return true;
