@@ -344,11 +344,8 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 		return queue_reply(pss, cmd.tag, true, "pong", NULL);
 	if (cmd.type == FEED_CMD_SUBSCRIBE) {
 		pss->filter = cmd.filter;
-		if (cmd.has_since) {
-			uint64_t last = ring_last_seq(store_events(f->cfg.store));
-
-			pss->cursor = cmd.since < last ? cmd.since : last;
-		}
+		if (cmd.has_since)   /* ring_read() treats a cursor past the last seq as the last */
+			pss->cursor = cmd.since;
 		return queue_reply(pss, cmd.tag, true, "ok", NULL);
 	}
 	if (!f->cfg.command)

@@ -99,7 +99,7 @@ static int meta_set(struct history *h, const char *key, const char *value)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void new_stream_id(char out[17])
+void history_new_stream_id(char out[17])
 {
 	uint64_t r = 0;
 
@@ -169,7 +169,7 @@ static void start_run(struct history *h)
 		snprintf(h->stream, sizeof(h->stream), "%s", stream);
 		h->resumed = true;
 	} else {
-		new_stream_id(h->stream);
+		history_new_stream_id(h->stream);
 		meta_set(h, "stream", h->stream);
 	}
 	meta_set(h, "clean", "0");   /* until history_close() */

@@ -58,6 +58,8 @@ void history_set_config(struct history *h, const struct history_config *cfg);
 /* Flushes, marks the shutdown clean (the stream id is kept) and closes. */
 void history_close(struct history *h);
 
+/* A new random stream id (16 hex digits). */
+void history_new_stream_id(char out[17]);
 /* The stream id (16 hex digits) this run continues or starts. */
 const char *history_stream(const struct history *h);
 /* Whether the last run ended cleanly (its stream id is continued). */

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -406,18 +405,6 @@ static void reload_settings(struct running *run)
 		 next.det.threshold_deg, (double)next.det.delay_ms / 1000.0);
 }
 
-static void make_stream_id(char out[17])
-{
-	uint64_t r = 0;
-	int64_t t;
-
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-		t = clock_epoch_ms();
-		r ^= (uint64_t)t * 0x9e3779b97f4a7c15ULL;
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)r);
-}
-
 static DBusHandlerResult bus_filter(DBusConnection *conn, DBusMessage *m, void *data)
 {
 	(void)conn;
@@ -452,7 +439,7 @@ int main(int argc, char **argv)
 	if (r)
 		return r > 0 ? 0 : r == -1 ? 2 : 1;
 	log_init(o.cfg.log_level);
-	make_stream_id(stream);
+	history_new_stream_id(stream);   /* without a history, each run is a stream */
 
 	store = store_new(o.cfg.ring_size);
 	if (store)

@@ -108,13 +108,3 @@ void service_stopping(struct service *s)
 {
 	notify(s, "STOPPING=1", false);
 }
-
-void service_status_changed(struct service *s)
-{
-	notify(s, "", true);
-}
-
-long long service_watchdog_ms(const struct service *s)
-{
-	return s->watchdog_ms;
-}

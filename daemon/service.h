@@ -5,7 +5,7 @@
  * SIGHUP reload, STOPPING=1 on shutdown, and WATCHDOG=1 pings sent by a
  * timer on the event loop itself at half of WatchdogSec=, so a stuck loop
  * stops pinging and systemd restarts the daemon. The status line is
- * refreshed with each ping and on service_status_changed(); with no
+ * refreshed with each ping and at ready and reload; with no
  * watchdog the loop has no timer here at all. Outside systemd (no
  * $NOTIFY_SOCKET) every call does nothing.
  */
@@ -30,10 +30,5 @@ void service_ready(struct service *s);
 void service_reloading(struct service *s);
 void service_reloaded(struct service *s);
 void service_stopping(struct service *s);
-/* Sends the status line now if it differs from the last one sent. */
-void service_status_changed(struct service *s);
-
-/* The watchdog ping interval in ms (0: no watchdog), for tests and logs. */
-long long service_watchdog_ms(const struct service *s);
 
 #endif

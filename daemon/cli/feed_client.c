@@ -136,8 +136,7 @@ struct client {
 	json_t *id;
 	unsigned char *out;   /* LWS_PRE bytes, then the command */
 	size_t out_len;
-	char *rx;             /* a message being reassembled */
-	size_t rx_len, rx_cap;
+	struct feed_rx rx;    /* a message being reassembled */
 };
 
 /* The loop in feed_run() stops. lws runs due timers (our deadline) at the start of
@@ -257,42 +256,52 @@ static int message(struct client *c, struct lws *wsi, const char *text, size_t l
 	return r;
 }
 
-static int receive(struct client *c, struct lws *wsi, const void *in, size_t len)
+int feed_rx_add(struct feed_rx *rx, struct lws *wsi, const void *in, size_t len,
+		const char **why)
 {
-	const char *url = c->req->url_text;
-	int r;
-
 	if (lws_frame_is_binary(wsi)) {
-		fail(c, "%s sent a binary frame (the feed is JSON text)", url);
+		*why = "sent a binary frame (the feed is JSON text)";
 		return -1;
 	}
-	if (len > FEED_CLIENT_MAX_MESSAGE - c->rx_len) {
-		fail(c, "%s sent a message over %u MiB", url, FEED_CLIENT_MAX_MESSAGE >> 20);
+	if (len > FEED_CLIENT_MAX_MESSAGE - rx->len) {
+		*why = "sent a message over 4 MiB";
 		return -1;
 	}
-	if (c->rx_len + len > c->rx_cap) {
-		size_t cap = c->rx_cap ? c->rx_cap : RX_INITIAL;
+	if (rx->len + len > rx->cap) {
+		size_t cap = rx->cap ? rx->cap : RX_INITIAL;
 		char *p;
 
-		while (cap < c->rx_len + len)
+		while (cap < rx->len + len)
 			cap *= 2;
 		if (cap > FEED_CLIENT_MAX_MESSAGE)
 			cap = FEED_CLIENT_MAX_MESSAGE;
-		p = realloc(c->rx, cap);
+		p = realloc(rx->buf, cap);
 		if (!p) {
-			fail(c, "out of memory reading a message from %s", url);
+			*why = "sent a message too large for the memory left";
 			return -1;
 		}
-		c->rx = p;
-		c->rx_cap = cap;
+		rx->buf = p;
+		rx->cap = cap;
 	}
 	if (len)
-		memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += len;
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		memcpy(rx->buf + rx->len, in, len);
+	rx->len += len;
+	return lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+}
+
+static int receive(struct client *c, struct lws *wsi, const void *in, size_t len)
+{
+	const char *why;
+	int r = feed_rx_add(&c->rx, wsi, in, len, &why);
+
+	if (r < 0) {
+		fail(c, "%s %s", c->req->url_text, why);
+		return -1;
+	}
+	if (r == 0)
 		return 0;
-	r = message(c, wsi, c->rx, c->rx_len);
-	c->rx_len = 0;
+	r = message(c, wsi, c->rx.buf, c->rx.len);
+	feed_rx_done(&c->rx);
 	return r;
 }
 
@@ -449,7 +458,7 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 out:
 	free(text);
 	free(c.out);
-	free(c.rx);
+	free(c.rx.buf);
 	json_decref(c.id);
 	if (res->error[0]) {
 		feed_result_clear(res);

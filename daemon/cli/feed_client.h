@@ -11,8 +11,23 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <libwebsockets.h>
 
 #define FEED_CLIENT_MAX_MESSAGE (4u << 20)   /* one server message, reassembled: 4 MiB */
+
+/* One server message being put together from its fragments (bounded). */
+struct feed_rx {
+	char *buf;
+	size_t len, cap;
+};
+/*
+ * Adds a received fragment: 1 once a whole message is in rx->buf (rx->len
+ * bytes; call feed_rx_done() after using it), 0 while more is to come, -1
+ * with *why (static text: binary frame, too large, out of memory) on error.
+ */
+int feed_rx_add(struct feed_rx *rx, struct lws *wsi, const void *in, size_t len,
+		const char **why);
+static inline void feed_rx_done(struct feed_rx *rx) { rx->len = 0; }
 
 /* A parsed ws://HOST[:PORT][/PATH] URL. */
 struct feed_url {

@@ -1013,54 +1013,41 @@ static void alert_cell(const json_t *a, int col, char *buf, size_t len)
 		cell_string(v, buf, len);
 }
 
-static int run_sensors(const struct command *cmd, const struct options *o, char **args)
+/* sensors and alerts: one of hello's arrays, as a table or as it is (--json) */
+static int run_hello_table(const struct command *cmd, const struct options *o, const char *key,
+			   const char *empty, int ncols, const char *const *heads,
+			   const bool *right, cell_fn cell)
 {
 	struct feed_result res;
-	const json_t *sensors;
-	int r;
+	const json_t *rows = NULL;
+	int r = hello_only(cmd, o, &res);
 
-	(void)args;
-	r = hello_only(cmd, o, &res);
-	if (r != EXIT_DONE)
-		goto out;
-	if (!(sensors = hello_array(o, res.hello, "sensors"))) {
+	if (r == EXIT_DONE && !(rows = hello_array(o, res.hello, key)))
 		r = EXIT_UNREACHABLE;
-		goto out;
+	if (r == EXIT_DONE) {
+		if (o->json)
+			print_json(rows);
+		else if (!json_array_size(rows))
+			printf("%s\n", empty);
+		else
+			print_table(rows, ncols, heads, right, cell);
 	}
-	if (o->json)
-		print_json(sensors);
-	else if (!json_array_size(sensors))
-		printf("No sensor known yet.\n");
-	else
-		print_table(sensors, 9, sensor_heads, sensor_right, sensor_cell);
-out:
 	feed_result_clear(&res);
 	return r;
 }
 
+static int run_sensors(const struct command *cmd, const struct options *o, char **args)
+{
+	(void)args;
+	return run_hello_table(cmd, o, "sensors", "No sensor known yet.", 9, sensor_heads,
+			       sensor_right, sensor_cell);
+}
+
 static int run_alerts(const struct command *cmd, const struct options *o, char **args)
 {
-	struct feed_result res;
-	const json_t *alerts;
-	int r;
-
 	(void)args;
-	r = hello_only(cmd, o, &res);
-	if (r != EXIT_DONE)
-		goto out;
-	if (!(alerts = hello_array(o, res.hello, "alerts"))) {
-		r = EXIT_UNREACHABLE;
-		goto out;
-	}
-	if (o->json)
-		print_json(alerts);
-	else if (!json_array_size(alerts))
-		printf("No active alerts.\n");
-	else
-		print_table(alerts, 7, alert_heads, alert_right, alert_cell);
-out:
-	feed_result_clear(&res);
-	return r;
+	return run_hello_table(cmd, o, "alerts", "No active alerts.", 7, alert_heads, alert_right,
+			       alert_cell);
 }
 
 /* The sensor states of protocol/websocket-feed.md, in their order. */

@@ -33,7 +33,6 @@
 #include <libwebsockets.h>
 
 #define SUBPROTOCOL "spinewatch.v1"
-#define RX_INITIAL (64u << 10)
 #define BACKOFF_MIN_MS 500       /* the first retry after a lost connection */
 #define BACKOFF_MAX_MS 10000     /* doubling up to this, give or take a quarter */
 #define PING_AFTER_S 30          /* a connection quiet this long gets a WebSocket ping */
@@ -84,8 +83,7 @@ struct tail {
 	unsigned close_code;          /* the server's close status, 0 if none */
 	char close_reason[64];
 	char path[1600];
-	char *rx;                     /* a message being reassembled */
-	size_t rx_len, rx_cap;
+	struct feed_rx rx;            /* a message being reassembled */
 };
 
 /* ---- stopping ----------------------------------------------------------------- */
@@ -328,41 +326,17 @@ static int on_message(struct tail *t, const char *text, size_t len)
 
 static int receive(struct tail *t, struct lws *wsi, const void *in, size_t len)
 {
-	const char *url = t->o->url_text;
-	int r;
+	const char *why;
+	int r = feed_rx_add(&t->rx, wsi, in, len, &why);
 
-	if (lws_frame_is_binary(wsi)) {
-		fatal(t, TAIL_UNREACHABLE, "%s sent a binary frame (the feed is JSON text)", url);
+	if (r < 0) {
+		fatal(t, TAIL_UNREACHABLE, "%s %s", t->o->url_text, why);
 		return -1;
 	}
-	if (len > FEED_CLIENT_MAX_MESSAGE - t->rx_len) {
-		fatal(t, TAIL_UNREACHABLE, "%s sent a message over %u MiB", url,
-		      FEED_CLIENT_MAX_MESSAGE >> 20);
-		return -1;
-	}
-	if (t->rx_len + len > t->rx_cap) {
-		size_t cap = t->rx_cap ? t->rx_cap : RX_INITIAL;
-		char *p;
-
-		while (cap < t->rx_len + len)
-			cap *= 2;
-		if (cap > FEED_CLIENT_MAX_MESSAGE)
-			cap = FEED_CLIENT_MAX_MESSAGE;
-		p = realloc(t->rx, cap);
-		if (!p) {
-			fatal(t, TAIL_UNREACHABLE, "out of memory reading a message from %s", url);
-			return -1;
-		}
-		t->rx = p;
-		t->rx_cap = cap;
-	}
-	if (len)
-		memcpy(t->rx + t->rx_len, in, len);
-	t->rx_len += len;
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+	if (r == 0)
 		return 0;
-	r = on_message(t, t->rx, t->rx_len);
-	t->rx_len = 0;
+	r = on_message(t, t->rx.buf, t->rx.len);
+	feed_rx_done(&t->rx);
 	return r;
 }
 
@@ -395,7 +369,7 @@ static void ended(struct tail *t, const char *why)
 		return;
 	t->attempt = false;
 	t->wsi = NULL;
-	t->rx_len = 0;
+	feed_rx_done(&t->rx);
 	lws_sul_cancel(&t->timer);
 	if (t->done)
 		return;
@@ -659,7 +633,7 @@ enum tail_status tail_run(const struct tail_options *o)
 	}
 	lws_sul_cancel(&t.timer);
 	lws_context_destroy(t.ctx);
-	free(t.rx);
+	free(t.rx.buf);
 	fflush(stdout);
 	return t.status;
 }

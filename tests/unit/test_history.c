@@ -20,26 +20,15 @@
 #include <sqlite3.h>
 
 #include "history.h"
+#include "scratch_dir.h"
 #include "log.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 
-static char dir[64];
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/sw-history-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return scratch_make("sw-history");
 }
 
 static struct history *open_h(void)
@@ -344,16 +333,16 @@ static void test_no_state_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stream_kept_on_clean_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_new_stream, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recent_newest_consecutive_run, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_failure_kept_and_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pending_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_old_events_and_days, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_days_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_calibration, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_damaged_file_set_aside, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_state_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_kept_on_clean_close, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_new_stream, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_recent_newest_consecutive_run, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure_kept_and_retried, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_pending_bounded, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_prune_old_events_and_days, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_days_round_trip, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_calibration, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_file_set_aside, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_no_state_dir, setup, scratch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,26 +20,15 @@
 #include <jansson.h>
 
 #include "history.h"
+#include "scratch_dir.h"
 #include "http_api.h"
 #include "log.h"
 #include "store.h"
 
-static char dir[64];
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/sw-http-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return scratch_make("sw-http");
 }
 
 /* GET path?args ("a=1&b=2", split here as lws would) */
@@ -387,8 +376,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parameters),
 		cmocka_unit_test(test_events_from_ring),
-		cmocka_unit_test_setup_teardown(test_history_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history_days, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_events, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_history_days, setup, scratch_teardown),
 	};
 
 	log_init(LOG_WARNING);

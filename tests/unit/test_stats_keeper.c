@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "history.h"
+#include "scratch_dir.h"
 #include "stats.h"
 #include "stats_keeper.h"
 
@@ -27,25 +28,13 @@
 #define S1 "C0:FF:EE:00:00:01"
 /* 10:00 UTC today: saving drops days older than STATS_MAX_DAYS before the real now */
 static int64_t T0;
-static char dir[64];
-
 static int setup(void **state)
 {
 	(void)state;
 	setenv("TZ", "UTC", 1);
 	tzset();
 	T0 = (int64_t)(time(NULL) / 86400) * DAY + 10 * HOUR;
-	snprintf(dir, sizeof(dir), "/tmp/sw-keeper-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return scratch_make("sw-keeper");
 }
 
 static json_t *today_of(struct stats_keeper *k, int64_t now)
@@ -187,10 +176,10 @@ static void test_unusable_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sitting_joined, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_and_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_baseline_from_history, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unusable_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sitting_joined, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_save_and_reload, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_baseline_from_history, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_unusable_record, setup, scratch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
