@@ -167,8 +167,15 @@ def check_agent(fake, daemon_name):
 
 
 def daemon_bus_name(env):
+    """spinewatchd's unique name on the bus. It listens on its port before it connects to
+    the bus, so right after start it may not be there yet: wait up to 5 s."""
     from fakebluez import connection_of_pid
-    name = connection_of_pid(env.fake.bus, env.daemon.proc.pid)
+    name = None
+    for _ in range(250):
+        name = connection_of_pid(env.fake.bus, env.daemon.proc.pid)
+        if name:
+            break
+        time.sleep(0.02)
     check(name, 'no bus connection of spinewatchd found')
     return name
 
