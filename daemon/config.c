@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include "mqtt_topics.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -20,6 +22,9 @@ enum setting_id {
 	S_THRESHOLD, S_HYSTERESIS, S_DELAY, S_CALIBRATION,
 	S_SLOUCH_LONG, S_BREAK_INTERVAL, S_SENSOR_LOST, S_BATTERY_LOW, S_BATTERY_CLEAR, S_COOLDOWN,
 	S_HOOK, S_HOOK_TIMEOUT, S_DISABLE, S_MERGE, S_CRACK_FLOOR, S_CRACK_FACTOR, S_CRACK_CAP,
+	S_MQTT_ENABLED, S_MQTT_HOST, S_MQTT_PORT, S_MQTT_CLIENT_ID, S_MQTT_USERNAME, S_MQTT_PASSWORD,
+	S_MQTT_PASSWORD_FILE, S_MQTT_CA_FILE, S_MQTT_CERT_FILE, S_MQTT_KEY_FILE, S_MQTT_PREFIX,
+	S_MQTT_DISCOVERY, S_MQTT_DISCOVERY_PREFIX, S_MQTT_KEEPALIVE,
 	S_COUNT
 };
 
@@ -60,6 +65,20 @@ static const struct setting {
 	[S_CRACK_FLOOR] = { "alerts", "crack_rate_floor", NULL, false },
 	[S_CRACK_FACTOR] = { "alerts", "crack_rate_factor", NULL, false },
 	[S_CRACK_CAP] = { "alerts", "crack_rate_cap", NULL, false },
+	[S_MQTT_ENABLED] = { "mqtt", "enabled", NULL, false },
+	[S_MQTT_HOST] = { "mqtt", "host", NULL, false },
+	[S_MQTT_PORT] = { "mqtt", "port", NULL, false },
+	[S_MQTT_CLIENT_ID] = { "mqtt", "client_id", NULL, false },
+	[S_MQTT_USERNAME] = { "mqtt", "username", NULL, false },
+	[S_MQTT_PASSWORD] = { "mqtt", "password", NULL, false },
+	[S_MQTT_PASSWORD_FILE] = { "mqtt", "password_file", NULL, false },
+	[S_MQTT_CA_FILE] = { "mqtt", "ca_file", NULL, false },
+	[S_MQTT_CERT_FILE] = { "mqtt", "cert_file", NULL, false },
+	[S_MQTT_KEY_FILE] = { "mqtt", "key_file", NULL, false },
+	[S_MQTT_PREFIX] = { "mqtt", "topic_prefix", NULL, false },
+	[S_MQTT_DISCOVERY] = { "mqtt", "discovery", NULL, false },
+	[S_MQTT_DISCOVERY_PREFIX] = { "mqtt", "discovery_prefix", NULL, false },
+	[S_MQTT_KEEPALIVE] = { "mqtt", "keepalive", NULL, false },
 };
 
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
@@ -85,6 +104,7 @@ void config_defaults(struct sw_config *c, const char *listen, const char *web_ro
 	breaks_config_default(&c->breaks);
 	cracks_config_default(&c->cracks);
 	c->hook_timeout_ms = 10000;
+	mqtt_config_defaults(&c->mqtt);
 }
 
 #if defined(__GNUC__)
@@ -134,6 +154,22 @@ static int parse_path(const char *s, char *dst, size_t cap, char *err, size_t er
 	if (strlen(s) >= cap)
 		return fail(err, errlen, "the path is longer than %zu bytes", cap - 1);
 	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* Free text for the [mqtt] section: printable, no blanks at the ends; "" allowed. */
+static int parse_text(const char *s, char *dst, size_t cap, bool path, char *err, size_t errlen)
+{
+	size_t i, n = strlen(s);
+
+	if (n >= cap)
+		return fail(err, errlen, "longer than %zu bytes", cap - 1);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return fail(err, errlen, "control characters are not allowed");
+	if (path && n && s[0] != '/')
+		return fail(err, errlen, "'%s' is not an absolute path", s);
+	memcpy(dst, s, n + 1);
 	return 0;
 }
 
@@ -317,6 +353,48 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 			return -1;
 		c->cracks.merge_ms = (int64_t)ul;
 		return 0;
+	case S_MQTT_ENABLED:
+		return parse_choice(v, "true", "false", &c->mqtt.enabled, err, errlen);
+	case S_MQTT_DISCOVERY:
+		return parse_choice(v, "true", "false", &c->mqtt.discovery, err, errlen);
+	case S_MQTT_HOST:
+		if (strchr(v, ' ') || strchr(v, '/'))
+			return fail(err, errlen, "'%s' is not a host name or address", v);
+		return parse_text(v, c->mqtt.host, sizeof(c->mqtt.host), false, err, errlen);
+	case S_MQTT_PORT:
+		if (parse_ulong(v, 1, 65535, &ul, err, errlen))
+			return -1;
+		c->mqtt.port = (unsigned)ul;
+		return 0;
+	case S_MQTT_KEEPALIVE:
+		if (parse_ulong(v, 5, 3600, &ul, err, errlen))
+			return -1;
+		c->mqtt.keepalive = (unsigned)ul;
+		return 0;
+	case S_MQTT_CLIENT_ID:
+		return parse_text(v, c->mqtt.client_id, sizeof(c->mqtt.client_id), false, err, errlen);
+	case S_MQTT_USERNAME:
+		return parse_text(v, c->mqtt.username, sizeof(c->mqtt.username), false, err, errlen);
+	case S_MQTT_PASSWORD:
+		return parse_text(v, c->mqtt.password, sizeof(c->mqtt.password), false, err, errlen);
+	case S_MQTT_PASSWORD_FILE:
+		return parse_text(v, c->mqtt.password_file, sizeof(c->mqtt.password_file), true, err,
+				  errlen);
+	case S_MQTT_CA_FILE:
+		return parse_text(v, c->mqtt.ca_file, sizeof(c->mqtt.ca_file), true, err, errlen);
+	case S_MQTT_CERT_FILE:
+		return parse_text(v, c->mqtt.cert_file, sizeof(c->mqtt.cert_file), true, err, errlen);
+	case S_MQTT_KEY_FILE:
+		return parse_text(v, c->mqtt.key_file, sizeof(c->mqtt.key_file), true, err, errlen);
+	case S_MQTT_PREFIX:
+	case S_MQTT_DISCOVERY_PREFIX: {
+		char *dst = id == S_MQTT_PREFIX ? c->mqtt.topic_prefix : c->mqtt.discovery_prefix;
+
+		if (v[0] && !mqtt_prefix_valid(v))
+			return fail(err, errlen, "'%s' is not a topic prefix (no '+' or '#', not "
+				    "starting with '$')", v);
+		return parse_text(v, dst, MQTT_STR_MAX, false, err, errlen);
+	}
 	case S_COUNT:
 		break;
 	}
@@ -400,7 +478,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(x->msg, sizeof(x->msg), "'%s' is outside any [section]", name);
 	else if (!section_known(section))
 		snprintf(x->msg, sizeof(x->msg), "unknown section [%s] (known: server, sensors, "
-			 "posture, cracks, alerts)", section);
+			 "posture, cracks, alerts, mqtt)", section);
 	else if ((id = lookup(section, name)) < 0)
 		snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [%s]", name, section);
 	else if (!settings[id].list && x->seen[id])
@@ -463,6 +541,8 @@ const char *config_check(const struct sw_config *c)
 		return breaks_config_check(&c->breaks);
 	if (c->cracks.merge_ms && cracks_config_check(&c->cracks))
 		return cracks_config_check(&c->cracks);
+	if (mqtt_config_check(&c->mqtt))
+		return mqtt_config_check(&c->mqtt);
 	return detector_config_check(&c->det);
 }
 

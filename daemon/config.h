@@ -17,6 +17,7 @@
 #include "breaks.h"
 #include "cracks.h"
 #include "detector.h"
+#include "mqtt.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spinewatch/spinewatchd.conf"
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/spinewatch"
@@ -37,6 +38,7 @@ struct sw_config {
 	struct cracks_config cracks;   /* merge_ms 0: no episodes, no patterns */
 	char hook[CONFIG_PATH_MAX];    /* alert hook command line, "" for none */
 	int64_t hook_timeout_ms;
+	struct mqtt_config mqtt;       /* [mqtt]: off unless enabled */
 };
 
 #define CONFIG_HOOK_ARGS 16

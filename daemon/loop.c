@@ -52,6 +52,8 @@ struct loop_fd {
 	struct src src;               /* first */
 	loop_fd_fn fn;
 	void *user;
+	bool want_write;
+	struct loop_timer ask_write;  /* deferred lws_callback_on_writable */
 };
 
 struct dbus_to {
@@ -392,8 +394,16 @@ static int loop_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 		if (reason == LWS_CALLBACK_RAW_RX_FILE) {
 			f->fn(f, lws_get_socket_fd(wsi), LOOP_FD_IN, f->user);
+		} else if (reason == LWS_CALLBACK_RAW_WRITEABLE_FILE) {
+			if (!f->want_write)
+				return 0;
+			/* ask again next turn while still wanted (fn may free f: arm first) */
+			if (!f->ask_write.armed)
+				loop_timer_start(&f->ask_write, 0);
+			f->fn(f, lws_get_socket_fd(wsi), LOOP_FD_OUT, f->user);
 		} else if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
 			lws_set_opaque_user_data(wsi, NULL);
+			loop_timer_cancel(&f->ask_write);
 			f->fn(f, -1, LOOP_FD_HUP, f->user);
 			free(f);
 		}
@@ -438,6 +448,23 @@ const struct lws_protocols loop_protocol = {
 
 /* ---- user fds ------------------------------------------------------------ */
 
+static void user_ask_write_fire(struct loop_timer *t)
+{
+	struct loop_fd *f = t->user;
+
+	if (f->src.wsi && f->want_write)
+		lws_callback_on_writable(f->src.wsi);
+}
+
+void loop_fd_want_write(struct loop_fd *f, bool on)
+{
+	if (!f)
+		return;
+	f->want_write = on;
+	if (on && !f->ask_write.armed)
+		loop_timer_start(&f->ask_write, 0);
+}
+
 struct loop_fd *loop_fd_add(struct loop *l, int fd, loop_fd_fn fn, void *user)
 {
 	struct loop_fd *f = calloc(1, sizeof(*f));
@@ -452,6 +479,7 @@ struct loop_fd *loop_fd_add(struct loop *l, int fd, loop_fd_fn fn, void *user)
 	f->src.loop = l;
 	f->fn = fn;
 	f->user = user;
+	loop_timer_init(&f->ask_write, l, user_ask_write_fire, f);
 	/* on failure lws closes fd */
 	f->src.wsi = lws_adopt_descriptor_vhost(l->vh, LWS_ADOPT_RAW_FILE_DESC, u,
 						LOOP_PROTOCOL_NAME, NULL);
@@ -467,6 +495,7 @@ void loop_fd_close(struct loop_fd *f)
 {
 	if (!f)
 		return;
+	loop_timer_cancel(&f->ask_write);
 	if (f->src.wsi) {
 		/* lws closes the fd; the close callback finds no src */
 		lws_set_opaque_user_data(f->src.wsi, NULL);

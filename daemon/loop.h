@@ -48,7 +48,8 @@ int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int status);
 
 /*
- * Watch a file descriptor for input (an AcquireNotify socket, say). The loop
+ * Watch a file descriptor for input (an AcquireNotify socket, say; or a dup
+ * of the MQTT client's socket, with loop_fd_want_write() for output). The loop
  * takes the fd over and closes it. fn is called with LOOP_FD_IN when it is
  * readable and once with LOOP_FD_HUP when the peer hung up or it failed;
  * after LOOP_FD_HUP the handle is gone. loop_fd_close() closes it from our
@@ -56,10 +57,17 @@ void loop_quit(struct loop *l, int status);
  */
 #define LOOP_FD_IN  1u
 #define LOOP_FD_HUP 2u
+#define LOOP_FD_OUT 4u
 struct loop_fd;
 typedef void (*loop_fd_fn)(struct loop_fd *f, int fd, unsigned events, void *user);
 struct loop_fd *loop_fd_add(struct loop *l, int fd, loop_fd_fn fn, void *user);
 void loop_fd_close(struct loop_fd *f);
+/*
+ * Also watch it for output (a socket with data queued): while on, fn is
+ * called with LOOP_FD_OUT when it is writable (asked for on the next loop
+ * turn, as lws' raw-file role wants). fn may turn it off, or close the fd.
+ */
+void loop_fd_want_write(struct loop_fd *f, bool on);
 
 /* One-shot timers (wrapping lws' sorted-usec lists). The struct is owned by
  * the caller and must stay alive (or be cancelled) while armed. */

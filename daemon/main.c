@@ -25,6 +25,7 @@
 #include "http_api.h"
 #include "log.h"
 #include "loop.h"
+#include "mqtt.h"
 #include "sensors.h"
 #include "server.h"
 #include "store.h"
@@ -225,6 +226,7 @@ struct running {
 	struct store *store;
 	struct feed *feed;
 	struct loop *loop;
+	struct mqtt *mqtt;
 };
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
@@ -376,6 +378,8 @@ static void reload_settings(struct running *run)
 	    next.max_clients != cur->max_clients)
 		log_warn("[server] listen, web_root, state_directory, ring_size and max_clients "
 			 "take effect at the next start");
+	if (memcmp(&next.mqtt, &cur->mqtt, sizeof(next.mqtt)))
+		log_warn("[mqtt] settings take effect at the next start");
 	log_init(next.log_level);
 	cur->log_level = next.log_level;
 	cur->history = next.history;
@@ -506,6 +510,12 @@ int main(int argc, char **argv)
 		alert_center_attach(alerts, loop, hook_config(&o.cfg, &h, buf, sizeof(buf), hargv));
 	}
 
+	/* optional; a broker that is away or refuses is logged and retried, never fatal */
+	run.mqtt = mqtt_new(&o.cfg.mqtt, &(struct mqtt_sources){
+		.store = store, .history = run.history, .sensors = sensors, .alerts = alerts,
+		.stats = run.stats, .state_dir = o.cfg.state_dir, .version = SPINEWATCH_VERSION },
+		loop);
+
 	dbus_error_init(&err);
 	conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
 	if (!conn) {
@@ -536,6 +546,8 @@ int main(int argc, char **argv)
 	status = loop_run(loop);
 
 out:
+	mqtt_free(run.mqtt);   /* says offline; before the store, history and loop go */
+	run.mqtt = NULL;
 	service_free(run.service);
 	bluez_free(bz);
 	alert_center_free(alerts);   /* before the loop: it kills running hooks */

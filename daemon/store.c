@@ -25,6 +25,10 @@ struct store {
 	size_t n_event_tags, n_live_tags;
 	store_listener_fn listener;
 	void *listener_user;
+	struct {
+		store_listener_fn fn;
+		void *user;
+	} more[STORE_LISTENERS];   /* store_add_listener()'s */
 	store_sink_fn sink;
 	void *sink_user;
 	uint64_t encode_failures;
@@ -68,6 +72,28 @@ void store_set_listener(struct store *s, store_listener_fn fn, void *user)
 {
 	s->listener = fn;
 	s->listener_user = user;
+}
+
+int store_add_listener(struct store *s, store_listener_fn fn, void *user)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_LISTENERS; i++)
+		if (!s->more[i].fn) {
+			s->more[i].fn = fn;
+			s->more[i].user = user;
+			return 0;
+		}
+	return -1;
+}
+
+void store_remove_listener(struct store *s, store_listener_fn fn, void *user)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_LISTENERS; i++)
+		if (s->more[i].fn == fn && s->more[i].user == user)
+			s->more[i].fn = NULL;
 }
 
 static void set_tag(struct tag *tags, size_t n, uint64_t seq, unsigned kind_bit,
@@ -169,8 +195,13 @@ size_t store_event_counts(const struct store *s, const struct store_event_count 
 
 static void notify(struct store *s)
 {
+	size_t i;
+
 	if (s->listener)
 		s->listener(s->listener_user);
+	for (i = 0; i < STORE_LISTENERS; i++)
+		if (s->more[i].fn)
+			s->more[i].fn(s->more[i].user);
 }
 
 uint64_t store_add_event(struct store *s, struct feed_event *ev)

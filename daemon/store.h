@@ -3,7 +3,7 @@
  * land before the feed sends them. Events are numbered and encoded once into
  * the event ring; posture samples and sensor status updates go to a smaller,
  * unsequenced live ring.
- * A listener (the feed) is told when something new is there.
+ * Listeners (the feed, the MQTT publisher) are told when something new is there.
  */
 #ifndef SW_STORE_H
 #define SW_STORE_H
@@ -28,6 +28,11 @@ struct store *store_new(size_t event_capacity);
 void store_free(struct store *s);
 
 void store_set_listener(struct store *s, store_listener_fn fn, void *user);
+/* Further listeners (the MQTT publisher), told after the one above: 0, or
+ * -1 when STORE_LISTENERS are set already. */
+#define STORE_LISTENERS 4
+int store_add_listener(struct store *s, store_listener_fn fn, void *user);
+void store_remove_listener(struct store *s, store_listener_fn fn, void *user);
 void store_set_sink(struct store *s, store_sink_fn fn, void *user);
 
 /*

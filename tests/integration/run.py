@@ -40,6 +40,7 @@ import suite_cli  # noqa: E402,F401  (likewise)
 import suite_http  # noqa: E402,F401  (likewise)
 import suite_schema  # noqa: E402,F401  (likewise)
 import suite_examples  # noqa: E402,F401  (likewise)
+import suite_mqtt  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -71,6 +72,7 @@ class Env:
         self.clip = self.sound = self.microbit = self.headset = None
         self.sensors = []
         self.populate = test.populate or Env.standard_devices
+        self.cleanups = []  # stop functions a test's prepare adds (a broker), run after all else
         self.bus = PrivateBus(tmpdir)
         try:
             if test.bluez_at_start:
@@ -163,7 +165,14 @@ class Env:
                     except Exception as e:  # stop the others and the bus all the same
                         problems.append(f'stopping a fake BlueZ: {e!r}')
             finally:
-                self.bus.stop()
+                try:
+                    self.bus.stop()
+                finally:
+                    for stop in self.cleanups:
+                        try:
+                            stop()
+                        except Exception as e:  # stop the others all the same
+                            problems.append(f'stopping a helper: {e!r}')
         return problems
 
 

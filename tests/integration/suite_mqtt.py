@@ -1,0 +1,409 @@
+"""MQTT out (issue 9): a real Mosquitto broker of the test's own on a free 127.0.0.1 port, and
+mosquitto_sub as the reader. Events from the fake sensors arrive on the documented topics with
+the feed's bytes, Home Assistant discovery configs are valid and complete, a broker killed and
+restarted mid-stream (and a daemon restarted while the broker is away) loses no event, alerts
+are retained while raised and removed on clear, and bad broker settings leave a clear log line
+while the rest of the daemon keeps working. Registered in suite.TESTS like suite.py's tests."""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+from feed import Feed
+from procs import TestFailure, check, free_port, stop_process, wait_until
+from suite import test
+
+MOSQUITTO = shutil.which('mosquitto') or '/usr/sbin/mosquitto'
+SOUND_NODE = 'c0ffee000002'
+CLIP_NODE = 'c0ffee000001'
+ENTITIES = {'posture_angle', 'slouching', 'cracks_today', 'last_crack', 'battery', 'signal',
+            'link', 'alerts'}
+
+
+def hub_name():
+    """The hub's name as the daemon makes it from the host name."""
+    name = re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname()[:63])
+    return name or 'spinewatch'
+
+
+class Broker:
+    """mosquitto on 127.0.0.1:port with its own config (anonymous, persistence on every change so
+    that a SIGKILL keeps the reader's session), stopped by PID."""
+
+    def __init__(self, tmpdir, port=None):
+        self.port = port or free_port()
+        self.dir = os.path.join(tmpdir, 'broker')
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, 'mosquitto.conf')
+        with open(self.conf, 'w') as f:
+            f.write(f'listener {self.port} 127.0.0.1\nallow_anonymous true\n'
+                    f'persistence true\npersistence_location {self.dir}/\n'
+                    'autosave_interval 1\nautosave_on_changes true\n'
+                    'max_queued_messages 10000\n'
+                    # as root it would switch to the mosquitto user, who cannot write here
+                    + ('user root\n' if os.geteuid() == 0 else ''))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        log = open(os.path.join(self.dir, 'mosquitto.log'), 'ab')
+        self.proc = subprocess.Popen([MOSQUITTO, '-c', self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log)
+        log.close()
+        wait_until(self._listening, 10, f'mosquitto to listen on port {self.port}')
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise TestFailure(f'mosquitto exited with {self.proc.returncode}')
+        try:
+            with socket.create_connection(('127.0.0.1', self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+
+
+class Reader:
+    """mosquitto_sub on the broker (QoS 1, a persistent session named `ident`), its lines
+    parsed into (retained, qos, topic, payload) tuples."""
+
+    def __init__(self, tmpdir, port, topics=('spinewatch/#', 'homeassistant/#'), ident='it-reader',
+                 clean=False):
+        self.path = os.path.join(tmpdir, f'{ident}.out')
+        argv = ['mosquitto_sub', '-h', '127.0.0.1', '-p', str(port), '-q', '1', '-i', ident,
+                '-F', '%r %q %t %p']
+        if not clean:
+            argv.append('-c')
+        for t in topics:
+            argv += ['-t', t]
+        self.out = open(self.path, 'wb')
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT)
+
+    def messages(self):
+        with open(self.path, 'rb') as f:
+            lines = f.read().decode('utf-8', 'replace').split('\n')
+        got = []
+        for line in lines[:-1]:   # the last may be half-written
+            parts = line.split(' ', 3)
+            if len(parts) >= 3:
+                got.append((parts[0] == '1', int(parts[1]), parts[2],
+                            parts[3] if len(parts) == 4 else ''))
+        return got
+
+    def on(self, topic):
+        return [m for m in self.messages() if m[2] == topic]
+
+    async def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self.messages())
+            if value:
+                return value
+            if self.proc.poll() is not None:
+                raise TestFailure(f'mosquitto_sub exited: {open(self.path).read()[-500:]}')
+            if time.monotonic() >= deadline:
+                raise TestFailure(f'timed out after {timeout} s waiting for {what}; '
+                                  f'got {[m[2] for m in self.messages()][-20:]}')
+            await asyncio.sleep(0.05)
+
+    def stop(self):
+        stop_process(self.proc)
+        self.out.close()
+
+
+def crack_events(messages, prefix):
+    """The crack events on the sound sensor's event topic, as dicts, in arrival order."""
+    topic = f'{prefix}/{SOUND_NODE}/event/crack'
+    return [json.loads(m[3]) for m in messages if m[2] == topic]
+
+
+def mqtt_config(env, port, extra=''):
+    path = os.path.join(env.tmpdir, 'spinewatchd.conf')
+    with open(path, 'w') as f:
+        f.write(f'[mqtt]\nenabled = true\nhost = 127.0.0.1\nport = {port}\nkeepalive = 10\n'
+                + extra)
+    return path
+
+
+def with_broker(extra='', reader=True):
+    """prepare(): a broker (env.broker), the daemon's settings file pointing at it, and a reader
+    (env.reader) subscribed before the daemon starts; all stopped after the test."""
+    def prepare(env):
+        env.broker = Broker(env.tmpdir)
+        env.cleanups.append(env.broker.stop)
+        mqtt_config(env, env.broker.port, extra)
+        env.reader = None
+        if reader:
+            env.reader = Reader(env.tmpdir, env.broker.port)
+            env.cleanups.insert(0, env.reader.stop)
+            # the reader's session exists before anything is published
+            wait_until(lambda: 'it-reader' in open(os.path.join(env.broker.dir,
+                                                                'mosquitto.log')).read()
+                       or True, 5, 'the reader')
+            time.sleep(0.3)
+    return prepare
+
+
+CONF = ('--config', '{tmpdir}/spinewatchd.conf', '--state-dir', '{tmpdir}/state')
+
+
+async def feed_cracks(env, f, tags):
+    """Send one crack per tag (as its duration_ms); return their feed events in order."""
+    for tag in tags:
+        env.fake.send_crack(env.sound, intensity=50, duration_ms=tag)
+    got = []
+    for tag in tags:
+        got.append(await f.wait_for(lambda m, t=tag: m.get('kind') == 'crack'
+                                    and m.get('duration_ms') == t, 5, f'crack {tag} on the feed'))
+    return got
+
+
+@test('mqtt-events-and-discovery', daemon_args=CONF, prepare=with_broker())
+async def t_events(env):
+    prefix = f'spinewatch/{hub_name()}'
+    r = env.reader
+    await env.streaming()
+    status = await r.wait(lambda ms: [m for m in ms if m[2] == f'{prefix}/status'
+                                      and m[3] == 'online'], 10, 'online on .../status')
+    check(status, 'online')
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        sent = await feed_cracks(env, f, [911, 912, 913])
+    got = await r.wait(lambda ms: [e for e in crack_events(ms, prefix)
+                                   if e.get('duration_ms') in (911, 912, 913)]
+                       if len([e for e in crack_events(ms, prefix)
+                               if e.get('duration_ms') in (911, 912, 913)]) >= 3 else None,
+                       10, 'the three cracks on .../event/crack')
+    check(got == sent, f'MQTT payloads are the feed events: {got} vs {sent}')
+    on_topic = [m for m in r.on(f'{prefix}/{SOUND_NODE}/event/crack')
+                if json.loads(m[3]).get('duration_ms') in (911, 912, 913)]
+    check(all(m[1] == 1 for m in on_topic), f'events come with QoS 1: {on_topic}')
+    # the payload bytes are the feed's own (compact JSON, members in the documented order)
+    check(all(m[3].startswith('{"type":"event","seq":') for m in on_topic), f'{on_topic[:1]}')
+
+    # retained state: a fresh reader gets status, sensor state, posture and discovery at once
+    late = Reader(env.tmpdir, env.broker.port, ident='it-late', clean=True)
+    try:
+        need = [f'{prefix}/status', f'{prefix}/{SOUND_NODE}/state',
+                f'{prefix}/{CLIP_NODE}/posture', f'{prefix}/{SOUND_NODE}/stats',
+                f'{prefix}/{SOUND_NODE}/alerts']
+        await late.wait(lambda ms: all(any(m[2] == t and m[0] for m in ms) for t in need), 10,
+                        f'retained {need}')
+        await late.wait(lambda ms: json.loads(late.on(f'{prefix}/{SOUND_NODE}/state')[-1][3])
+                        .get('state') == 'streaming', 5, 'the sound sensor streaming')
+        msgs = late.messages()
+        state = json.loads(late.on(f'{prefix}/{SOUND_NODE}/state')[-1][3])
+        check(state.get('type') == 'status' and state.get('sensor') == 'C0:FF:EE:00:00:02'
+              and state.get('state') == 'streaming', f'sensor state: {state}')
+        posture = json.loads(late.on(f'{prefix}/{CLIP_NODE}/posture')[-1][3])
+        check(posture.get('type') == 'posture' and 'angle' in posture, f'posture: {posture}')
+        check(late.on(f'{prefix}/{SOUND_NODE}/alerts')[-1][3] == '[]', 'no active alerts')
+        # cracks today counts the three (the per-day record goes out within 2 s of a change)
+        await late.wait(lambda ms: any(
+            m[2] == f'{prefix}/{SOUND_NODE}/stats' and
+            json.loads(m[3])['sensors'] and
+            json.loads(m[3])['sensors'][0]['today']['cracks'] >= 3 for m in ms), 10,
+            'stats with today.cracks >= 3')
+        check(not any(m[2].endswith('/event/crack') for m in msgs if m[0]),
+              'events are not retained')
+
+        # Home Assistant discovery: every entity of the sound sensor, valid and complete
+        disc = {}
+        for m in msgs:
+            mt = re.fullmatch(rf'homeassistant/(sensor|binary_sensor)/spinewatch_'
+                              rf'{re.escape(hub_name())}_{SOUND_NODE}_([a-z_]+)/config', m[2])
+            if mt and m[0]:
+                disc[mt.group(2)] = (mt.group(1), json.loads(m[3]))
+        check(set(disc) == ENTITIES, f'discovery entities: {sorted(disc)}')
+        uids = set()
+        for entity, (component, cfg) in disc.items():
+            for key in ('name', 'unique_id', 'state_topic', 'availability_topic', 'device',
+                        'value_template'):
+                check(key in cfg, f'{entity}: no {key}: {cfg}')
+            check(cfg['availability_topic'] == f'{prefix}/status'
+                  and cfg['payload_available'] == 'online'
+                  and cfg['payload_not_available'] == 'offline', f'{entity} availability: {cfg}')
+            check(cfg['state_topic'].startswith(f'{prefix}/{SOUND_NODE}/'),
+                  f'{entity} state_topic: {cfg["state_topic"]}')
+            dev = cfg['device']
+            check(isinstance(dev.get('identifiers'), list) and dev['identifiers']
+                  and dev.get('name') == 'Spine Sound', f'{entity} device: {dev}')
+            uids.add(cfg['unique_id'])
+            if component == 'binary_sensor':
+                check(cfg.get('payload_on') == 'ON' and cfg.get('payload_off') == 'OFF', f'{cfg}')
+        check(len(uids) == len(ENTITIES), f'unique_id values are unique: {uids}')
+        check(disc['battery'][1].get('device_class') == 'battery'
+              and disc['battery'][1].get('unit_of_measurement') == '%', f'{disc["battery"]}')
+        check(disc['slouching'][0] == 'binary_sensor', 'slouching is a binary_sensor')
+    finally:
+        late.stop()
+
+    # a clean stop says offline (retained)
+    env.daemon.stop()
+    env.daemon = None
+    await r.wait(lambda ms: ms and [m for m in ms if m[2] == f'{prefix}/status'][-1][3] ==
+                 'offline', 10, 'offline after a clean stop')
+
+
+@test('mqtt-broker-restart-loses-nothing', daemon_args=CONF, prepare=with_broker(),
+      deadline=90)
+async def t_broker_restart(env):
+    prefix = f'spinewatch/{hub_name()}'
+    r = env.reader
+    await env.streaming()
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        before = await feed_cracks(env, f, [921, 922, 923])
+        await r.wait(lambda ms: len([e for e in crack_events(ms, prefix)
+                                     if e['duration_ms'] in (921, 922, 923)]) == 3, 10,
+                     'the cracks before the broker goes')
+        env.broker.kill()
+        during = await feed_cracks(env, f, list(range(924, 934)))
+        await asyncio.sleep(1.0)
+        env.broker.start()
+        after = await feed_cracks(env, f, [934, 935])
+    want = before + during + after
+    wanted = {e['seq'] for e in want}
+
+    def complete(ms):
+        got = [e for e in crack_events(ms, prefix) if e['seq'] in wanted]
+        return got if {e['seq'] for e in got} == wanted else None
+
+    got = await r.wait(complete, 30, 'every crack after the broker restart')
+    first = []
+    for e in got:   # at least once: duplicates allowed, order and content not negotiable
+        if e['seq'] not in [x['seq'] for x in first]:
+            first.append(e)
+    check([e['seq'] for e in first] == sorted(wanted), f'in seq order: {[e["seq"] for e in got]}')
+    check(first == want, 'the same events as the feed')
+    dups = len(got) - len(first)
+    check(dups <= 32, f'duplicates stay within the in-flight window: {dups}')
+    check('mqtt: 127.0.0.1:' in env.daemon.stderr_text(), 'the lost connection is logged')
+
+
+@test('mqtt-resume-after-daemon-restart',
+      daemon_args=CONF + ('--ring-size', '4'), prepare=with_broker(), deadline=90)
+async def t_daemon_restart(env):
+    """The broker goes away, the daemon restarts (a ring of 4: the backlog comes from the
+    history database), then the broker comes back: every event arrives."""
+    prefix = f'spinewatch/{hub_name()}'
+    r = env.reader
+    await env.streaming()
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        first = await feed_cracks(env, f, [941])
+        await r.wait(lambda ms: any(e['duration_ms'] == 941 for e in crack_events(ms, prefix)),
+                     10, 'the first crack')
+        env.broker.kill()
+        during = await feed_cracks(env, f, list(range(942, 950)))
+    env.restart_daemon()
+    await env.streaming(prime=False)
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        later = await feed_cracks(env, f, [950, 951])
+    state = open(os.path.join(env.tmpdir, 'state', 'mqtt.state')).read()
+    check('acked ' in state, f'mqtt.state: {state!r}')
+    env.broker.start()
+    want = first + during + later
+    wanted = {e['seq'] for e in want}
+    got = await r.wait(lambda ms: [e for e in crack_events(ms, prefix) if e['seq'] in wanted]
+                       if {e['seq'] for e in crack_events(ms, prefix)} >= wanted else None,
+                       30, 'every crack, across the daemon restart')
+    seqs = []
+    for e in got:
+        if e['seq'] not in seqs:
+            seqs.append(e['seq'])
+    check(seqs == sorted(wanted), f'in order: {[e["seq"] for e in got]}')
+
+
+def battery_devices(env, fake):
+    env.clip = fake.add_sensor('C0:FF:EE:00:00:01', 'Spine Clip', 'posture-clip')
+    env.sound = fake.add_sensor('C0:FF:EE:00:00:02', 'Spine Sound', 'sound', battery=80)
+    return [env.clip, env.sound]
+
+
+@test('mqtt-alerts-retained-while-raised', daemon_args=CONF, prepare=with_broker(),
+      populate=battery_devices)
+async def t_alerts(env):
+    prefix = f'spinewatch/{hub_name()}'
+    r = env.reader
+    topic = f'{prefix}/{SOUND_NODE}/alert/battery-low'
+    await env.streaming()
+    env.fake.set_battery(env.sound, 5)
+    raised = await r.wait(lambda ms: [m for m in ms if m[2] == topic and m[3]], 15,
+                          'the battery-low alert on .../alert/battery-low')
+    alert = json.loads(raised[-1][3])
+    check(alert.get('kind') == 'alert' and alert.get('state') == 'raised'
+          and alert.get('rule') == 'battery-low', f'{alert}')
+    summary = await r.wait(lambda ms: [m for m in ms if m[2] == f'{prefix}/{SOUND_NODE}/alerts'
+                                       and m[3] != '[]'], 10, 'the active alerts list')
+    active = json.loads(summary[-1][3])
+    check(len(active) == 1 and active[0]['id'] == alert['id'], f'active alerts: {active}')
+    late = Reader(env.tmpdir, env.broker.port, ident='it-late', clean=True)
+    try:
+        await late.wait(lambda ms: any(m[2] == topic and m[0] and m[3] for m in ms), 10,
+                        'the raised alert retained')
+    finally:
+        late.stop()
+    env.fake.set_battery(env.sound, 60)
+    await r.wait(lambda ms: [m for m in ms if m[2] == topic][-1][3] == '', 15,
+                 'the retained alert removed on clear')
+    cleared = [json.loads(m[3]) for m in r.on(f'{prefix}/{SOUND_NODE}/event/alert')]
+    check(cleared and cleared[-1]['state'] == 'cleared', f'alert events: {cleared}')
+    late = Reader(env.tmpdir, env.broker.port, ident='it-late2', clean=True)
+    try:
+        await late.wait(lambda ms: any(m[2] == f'{prefix}/{SOUND_NODE}/alerts' and m[0]
+                                       for m in ms), 10, 'the alerts list')
+        await asyncio.sleep(0.5)
+        check(not late.on(topic), f'no retained alert after the clear: {late.on(topic)}')
+        check(late.on(f'{prefix}/{SOUND_NODE}/alerts')[-1][3] == '[]', 'no active alerts')
+    finally:
+        late.stop()
+
+
+def unreachable(env):
+    mqtt_config(env, free_port())
+
+
+def bad_ca(env):
+    env.broker = Broker(env.tmpdir)
+    env.cleanups.append(env.broker.stop)
+    mqtt_config(env, env.broker.port, 'ca_file = /nonexistent/ca.pem\n')
+
+
+async def daemon_still_works(env):
+    await env.streaming()
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        await feed_cracks(env, f, [961])
+
+
+@test('mqtt-unreachable-broker', daemon_args=CONF, prepare=unreachable)
+async def t_unreachable(env):
+    await daemon_still_works(env)
+    text = wait_until(lambda: re.findall(r'mqtt: 127\.0\.0\.1:\d+: .*retrying in [\d.]+ s',
+                                         env.daemon.stderr_text()), 10, 'the failure logged')
+    check(any('refused' in t.lower() for t in text), f'says why: {text}')
+    await asyncio.sleep(2.5)
+    again = re.findall(r'mqtt: 127\.0\.0\.1:\d+: .*retrying in', env.daemon.stderr_text())
+    check(len(again) >= 2, f'it retries with backoff: {again}')
+
+
+@test('mqtt-bad-ca-file', daemon_args=CONF, prepare=bad_ca)
+async def t_bad_ca(env):
+    await daemon_still_works(env)
+    wait_until(lambda: '/nonexistent/ca.pem' in env.daemon.stderr_text()
+               and 'retrying in' in env.daemon.stderr_text(), 10, 'the bad ca_file logged')
