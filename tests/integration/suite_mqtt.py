@@ -35,13 +35,22 @@ class Broker:
     """mosquitto on 127.0.0.1:port with its own config (anonymous, persistence on every change so
     that a SIGKILL keeps the reader's session), stopped by PID."""
 
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, auth=False, tls=None):
         self.port = port or free_port()
         self.dir = os.path.join(tmpdir, 'broker')
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, 'mosquitto.conf')
+        access = 'allow_anonymous true\n'
+        if auth:   # one user, hub / s3cret
+            passwd = os.path.join(self.dir, 'passwd')
+            subprocess.run(['mosquitto_passwd', '-c', '-b', passwd, 'hub', 's3cret'], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+            access = f'allow_anonymous false\npassword_file {passwd}\n'
+        if tls:    # certificates in that directory (see tls_broker)
+            access += (f'cafile {tls}/ca.pem\ncertfile {tls}/server.pem\n'
+                       f'keyfile {tls}/server.key\n')
         with open(self.conf, 'w') as f:
-            f.write(f'listener {self.port} 127.0.0.1\nallow_anonymous true\n'
+            f.write(f'listener {self.port} 127.0.0.1\n{access}'
                     f'persistence true\npersistence_location {self.dir}/\n'
                     'autosave_interval 1\nautosave_on_changes true\n'
                     'max_queued_messages 10000\n'
@@ -130,6 +139,12 @@ def crack_events(messages, prefix):
     return [json.loads(m[3]) for m in messages if m[2] == topic]
 
 
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def mqtt_config(env, port, extra=''):
     path = os.path.join(env.tmpdir, 'spinewatchd.conf')
     with open(path, 'w') as f:
@@ -193,6 +208,12 @@ async def t_events(env):
     check(all(m[1] == 1 for m in on_topic), f'events come with QoS 1: {on_topic}')
     # the payload bytes are the feed's own (compact JSON, members in the documented order)
     check(all(m[3].startswith('{"type":"event","seq":') for m in on_topic), f'{on_topic[:1]}')
+
+    # connected and idle, the client costs nothing: no busy loop, no polling
+    cpu = cpu_seconds(env.daemon.proc.pid)
+    await asyncio.sleep(2)
+    used = cpu_seconds(env.daemon.proc.pid) - cpu
+    check(used < 0.2, f'{used:.2f} s of CPU in 2 s idle with MQTT connected')
 
     # retained state: a fresh reader gets status, sensor state, posture and discovery at once
     late = Reader(env.tmpdir, env.broker.port, ident='it-late', clean=True)
@@ -407,3 +428,78 @@ async def t_bad_ca(env):
     await daemon_still_works(env)
     wait_until(lambda: '/nonexistent/ca.pem' in env.daemon.stderr_text()
                and 'retrying in' in env.daemon.stderr_text(), 10, 'the bad ca_file logged')
+
+
+def silent_broker(env):
+    """A port that accepts TCP connections and never says a word."""
+    env.silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    env.silent.bind(('127.0.0.1', 0))
+    env.silent.listen(8)
+    env.cleanups.append(env.silent.close)
+    mqtt_config(env, env.silent.getsockname()[1])
+
+
+@test('mqtt-silent-broker-times-out', daemon_args=CONF, prepare=silent_broker, deadline=60)
+async def t_silent(env):
+    await daemon_still_works(env)
+    cpu = cpu_seconds(env.daemon.proc.pid)
+    start = time.monotonic()
+    await asyncio.to_thread(wait_until, lambda: 'no answer from the broker within 10 s' in
+                            env.daemon.stderr_text(), 20, 'the connect timeout')
+    used = cpu_seconds(env.daemon.proc.pid) - cpu
+    check(used < 0.1 * (time.monotonic() - start) + 0.1,
+          f'{used:.2f} s of CPU while waiting for a silent broker (a busy loop?)')
+
+
+def broker_with_password(env):
+    env.broker = Broker(env.tmpdir, auth=True)
+    env.cleanups.append(env.broker.stop)
+    mqtt_config(env, env.broker.port, 'username = hub\npassword_file = '
+                f'{env.tmpdir}/mqtt-password\n')
+    with open(os.path.join(env.tmpdir, 'mqtt-password'), 'w') as f:
+        f.write('Xy9-not-it\n')
+
+
+@test('mqtt-wrong-password', daemon_args=CONF, prepare=broker_with_password, deadline=60)
+async def t_password(env):
+    await daemon_still_works(env)
+    await asyncio.to_thread(wait_until, lambda: re.search(
+        r'mqtt: 127\.0\.0\.1:\d+: the broker refused the connection: .*retrying in',
+        env.daemon.stderr_text()), 10, 'the refusal logged')
+    check('Xy9-not-it' not in env.daemon.stderr_text(), 'the password is never logged')
+    # the right password (the file is read again at every attempt) gets in
+    with open(os.path.join(env.tmpdir, 'mqtt-password'), 'w') as f:
+        f.write('s3cret\n')
+    await asyncio.to_thread(wait_until, lambda: 'mqtt: connected to' in env.daemon.stderr_text(),
+                            20, 'a connection with the right password')
+
+
+def tls_broker(env):
+    """A broker speaking TLS only, with a certificate from a CA made for the test."""
+    d = os.path.join(env.tmpdir, 'tls')
+    os.makedirs(d)
+
+    def ssl(*args):
+        subprocess.run(['openssl', *args], cwd=d, check=True, timeout=30,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=it-ca',
+        '-keyout', 'ca.key', '-out', 'ca.pem')
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout',
+        'server.key', '-out', 'server.csr')
+    with open(os.path.join(d, 'ext'), 'w') as f:
+        f.write('subjectAltName=DNS:localhost,IP:127.0.0.1\n')
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+        '-CAcreateserial', '-days', '2', '-extfile', 'ext', '-out', 'server.pem')
+    for name in os.listdir(d):
+        os.chmod(os.path.join(d, name), 0o644)
+    env.broker = Broker(env.tmpdir, tls=d)
+    env.cleanups.append(env.broker.stop)
+    mqtt_config(env, env.broker.port, f'ca_file = {d}/ca.pem\n')
+
+
+@test('mqtt-tls', daemon_args=CONF, prepare=tls_broker)
+async def t_tls(env):
+    await daemon_still_works(env)
+    await asyncio.to_thread(wait_until, lambda: 'mqtt: connected to' in env.daemon.stderr_text(),
+                            15, 'a TLS connection')
+    check('(TLS)' in env.daemon.stderr_text(), 'the log says TLS')
