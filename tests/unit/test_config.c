@@ -98,6 +98,20 @@ static void assert_same_config(const struct sw_config *a, const struct sw_config
 	assert_string_equal(a->hook, b->hook);
 	assert_int_equal(a->hook_timeout_ms, b->hook_timeout_ms);
 	assert_memory_equal(a->alerts.enabled, b->alerts.enabled, sizeof(a->alerts.enabled));
+	assert_int_equal(a->mqtt.enabled, b->mqtt.enabled);
+	assert_string_equal(a->mqtt.host, b->mqtt.host);
+	assert_int_equal(a->mqtt.port, b->mqtt.port);
+	assert_string_equal(a->mqtt.client_id, b->mqtt.client_id);
+	assert_string_equal(a->mqtt.username, b->mqtt.username);
+	assert_string_equal(a->mqtt.password, b->mqtt.password);
+	assert_string_equal(a->mqtt.password_file, b->mqtt.password_file);
+	assert_string_equal(a->mqtt.ca_file, b->mqtt.ca_file);
+	assert_string_equal(a->mqtt.cert_file, b->mqtt.cert_file);
+	assert_string_equal(a->mqtt.key_file, b->mqtt.key_file);
+	assert_string_equal(a->mqtt.topic_prefix, b->mqtt.topic_prefix);
+	assert_int_equal(a->mqtt.discovery, b->mqtt.discovery);
+	assert_string_equal(a->mqtt.discovery_prefix, b->mqtt.discovery_prefix);
+	assert_int_equal(a->mqtt.keepalive, b->mqtt.keepalive);
 	assert_int_equal(a->cracks.merge_ms, b->cracks.merge_ms);
 }
 
@@ -136,7 +150,7 @@ static void test_sample_uncommented_is_defaults(void **state)
 		}
 		n += (size_t)sprintf(out + n, "%s\n", line);
 	}
-	assert_true(settings >= 28);   /* every setting is in the sample */
+	assert_true(settings >= 42);   /* every setting is in the sample */
 	defaults(&def);
 	defaults(&c);
 	if (config_load(&c, temp_file(out), false, err, sizeof(err)))
@@ -168,7 +182,17 @@ static void test_values(void **state)
 		"threshold_deg = 12.5\n"
 		"delay_s = 90\n"
 		"[alerts]\n"
-		"slouch_long_min = 0.1\n");
+		"slouch_long_min = 0.1\n"
+		"[mqtt]\n"
+		"enabled = true\n"
+		"host = broker.example\n"
+		"port = 8883\n"
+		"username = hub\n"
+		"password_file = /etc/spinewatch/mqtt-password\n"
+		"ca_file = /etc/ssl/certs/ca.pem\n"
+		"topic_prefix = clinic/room-2/\n"
+		"discovery = false\n"
+		"keepalive = 30\n");
 
 	(void)state;
 	defaults(&c);
@@ -187,6 +211,16 @@ static void test_values(void **state)
 	assert_true(c.det.threshold_deg == 12.5);
 	assert_int_equal(c.det.delay_ms, 90000);
 	assert_int_equal(c.alerts.slouch_long_ms, 6000);   /* decimal minutes */
+	assert_true(c.mqtt.enabled);
+	assert_string_equal(c.mqtt.host, "broker.example");
+	assert_int_equal(c.mqtt.port, 8883);
+	assert_string_equal(c.mqtt.username, "hub");
+	assert_string_equal(c.mqtt.password_file, "/etc/spinewatch/mqtt-password");
+	assert_string_equal(c.mqtt.ca_file, "/etc/ssl/certs/ca.pem");
+	assert_string_equal(c.mqtt.topic_prefix, "clinic/room-2/");
+	assert_false(c.mqtt.discovery);
+	assert_string_equal(c.mqtt.discovery_prefix, "homeassistant");
+	assert_int_equal(c.mqtt.keepalive, 30);
 	assert_null(config_check(&c));
 	unlink(path);
 }
@@ -212,7 +246,7 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error("[server]\nlisten = 127.0.0.1:1\nfoo = 1\n", 3, "unknown key 'foo' in [server]");
 	expect_error("[posture]\n\n[sparks]\nx = 1\n", 4,
-		     "unknown section [sparks] (known: server, sensors, posture, cracks, alerts)");
+		     "unknown section [sparks] (known: server, sensors, posture, cracks, alerts, mqtt)");
 	expect_error("threshold_deg = 3\n", 1, "'threshold_deg' is outside any [section]");
 	expect_error("[posture]\nthreshold_deg = 15\nthreshold_deg = 16\n", 3,
 		     "[posture] threshold_deg is set twice");
@@ -245,6 +279,16 @@ static void test_errors(void **state)
 	expect_error("[alerts]\ndisable = crack-rate, nagging\n", 2,
 		     "[alerts] disable: 'nagging' is not an alert rule (slouch-long, no-break, "
 		     "crack-rate, grinding, self-manipulation, sensor-lost, battery-low)");
+	expect_error("[mqtt]\nenabled = yes\n", 2, "[mqtt] enabled: 'yes': use true or false");
+	expect_error("[mqtt]\nport = 0\n", 2,
+		     "[mqtt] port: '0' is not a whole number from 1 to 65535");
+	expect_error("[mqtt]\nkeepalive = 2\n", 2,
+		     "[mqtt] keepalive: '2' is not a whole number from 5 to 3600");
+	expect_error("[mqtt]\nca_file = ca.pem\n", 2, "[mqtt] ca_file: 'ca.pem' is not an absolute path");
+	expect_error("[mqtt]\ntopic_prefix = spinewatch/#\n", 2,
+		     "[mqtt] topic_prefix: 'spinewatch/#' is not a topic prefix (no '+' or '#', not "
+		     "starting with '$')");
+	expect_error("[mqtt]\nhost = a b\n", 2, "[mqtt] host: 'a b' is not a host name or address");
 	expect_error("[server]\nlisten\n", 2, "not a 'key = value' line or a [section]");
 	expect_error("[server\nlisten = x:1\n", 1, "not a 'key = value' line or a [section]");
 }
@@ -310,6 +354,27 @@ static void test_cross_checks_and_options(void **state)
 		assert_string_equal(argv[2], "spinewatch");
 		assert_null(argv[3]);
 	}
+	defaults(&c);
+	assert_null(config_check(&c));   /* MQTT is off: its settings are not checked */
+	assert_int_equal(config_set(&c, "mqtt", "enabled", "true", err, sizeof(err)), 0);
+	assert_null(config_check(&c));
+	assert_int_equal(config_set(&c, "mqtt", "password", "x", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[mqtt] a password needs a username");
+	assert_int_equal(config_set(&c, "mqtt", "username", "hub", err, sizeof(err)), 0);
+	assert_null(config_check(&c));
+	assert_int_equal(config_set(&c, "mqtt", "password_file", "/run/pw", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[mqtt] password and password_file: set one of them");
+	assert_int_equal(config_set(&c, "mqtt", "password", "", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "mqtt", "cert_file", "/etc/c.pem", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[mqtt] cert_file and key_file go together");
+	assert_int_equal(config_set(&c, "mqtt", "key_file", "/etc/c.key", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[mqtt] a client certificate needs ca_file (TLS)");
+	assert_int_equal(config_set(&c, "mqtt", "ca_file", "/etc/ca.pem", err, sizeof(err)), 0);
+	assert_null(config_check(&c));
+	assert_int_equal(config_set(&c, "mqtt", "host", "", err, sizeof(err)), 0);
+	assert_string_equal(config_check(&c), "[mqtt] host must be set when enabled");
+	assert_int_equal(config_set(&c, "mqtt", "client_id", "a\tb", err, sizeof(err)), -1);
+	assert_string_equal(err, "control characters are not allowed");
 	setenv("STATE_DIRECTORY", "/var/lib/spinewatch:/var/lib/other", 1);
 	config_defaults(&c, "127.0.0.1:8421", "/w");
 	assert_string_equal(c.state_dir, "/var/lib/spinewatch");
