@@ -446,6 +446,10 @@ static void publish_backlog(struct mqtt *m, const struct ring_gap *gap)
 		r = history_query_events(m->src.history, &(struct history_query){
 			.since = m->cursor, .before = gap->to + 1,
 			.limit = MQTT_WINDOW - m->win_n }, backlog_one, &b);
+	if (b.got > 0)
+		log_debug("mqtt: events %llu..%llu from the history database (the ring holds no more)",
+			  (unsigned long long)(m->cursor - (uint64_t)b.got + 1),
+			  (unsigned long long)m->cursor);
 	if (r < 0 || b.got == 0) {
 		log_warn("mqtt: events %llu..%llu are no longer kept; not published",
 			 (unsigned long long)m->cursor + 1, (unsigned long long)gap->to);
