@@ -17,7 +17,7 @@
 #include "breaks.h"
 #include "cracks.h"
 #include "detector.h"
-#include "mqtt.h"
+#include "mqtt_config.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/spinewatch/spinewatchd.conf"
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/spinewatch"

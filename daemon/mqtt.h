@@ -22,10 +22,9 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "mqtt_config.h"
 #include "store.h"
 
-#define MQTT_DEFAULT_PORT 1883
-#define MQTT_DEFAULT_KEEPALIVE 60
 #define MQTT_WINDOW 32                 /* events published and not yet acknowledged */
 #define MQTT_CONNECT_TIMEOUT_MS 10000  /* TCP + TLS + CONNACK */
 #define MQTT_BACKOFF_MIN_MS 1000
@@ -33,29 +32,6 @@
 #define MQTT_SAVE_DELAY_MS 1000        /* the acknowledged seq is written at most this late */
 #define MQTT_STATS_DELAY_MS 2000       /* a changed per-day record goes out this late */
 #define MQTT_STATE_FILE "mqtt.state"
-#define MQTT_STR_MAX 256
-#define MQTT_PATH_MAX 512
-
-struct mqtt_config {
-	bool enabled;
-	char host[MQTT_STR_MAX];
-	unsigned port;
-	char client_id[MQTT_STR_MAX];      /* "": spinewatch-<hub> */
-	char username[MQTT_STR_MAX];
-	char password[MQTT_STR_MAX];
-	char password_file[MQTT_PATH_MAX]; /* its first line is the password */
-	char ca_file[MQTT_PATH_MAX];       /* set: TLS */
-	char cert_file[MQTT_PATH_MAX];     /* with key_file: a client certificate */
-	char key_file[MQTT_PATH_MAX];
-	char topic_prefix[MQTT_STR_MAX];   /* "": spinewatch/<hub> */
-	bool discovery;
-	char discovery_prefix[MQTT_STR_MAX];
-	unsigned keepalive;                /* seconds */
-};
-
-void mqtt_config_defaults(struct mqtt_config *c);
-/* Cross-setting checks; NULL if fine. */
-const char *mqtt_config_check(const struct mqtt_config *c);
 
 struct mqtt;
 struct sensors;
