@@ -180,6 +180,7 @@ install: $(BUILD)/install/spinewatchd $(BUILD)/spinewatch
 	install -D -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 644 protocol/websocket-feed.md $(DESTDIR)$(DOCDIR)/websocket-feed.md
 	install -D -m 644 protocol/http-api.md $(DESTDIR)$(DOCDIR)/http-api.md
+	install -D -m 644 protocol/mqtt.md $(DESTDIR)$(DOCDIR)/mqtt.md
 	@if [ -z "$(DESTDIR)" ]; then echo "installed; start it with: systemctl daemon-reload && systemctl enable --now spinewatchd"; fi
 
 # Leaves the settings in $(SYSCONFDIR)/spinewatch, the state in /var/lib/spinewatch and the
