@@ -165,8 +165,14 @@ static void advance(struct mqtt *m)
 		m->win_n--;
 		moved = true;
 	}
-	if (moved && !m->save.armed)
+	if (!moved)
+		return;
+	if (!m->save.armed)
 		loop_timer_start(&m->save, MQTT_SAVE_DELAY_MS);
+	/* room in the window again: carry on with what waits */
+	if (m->state == M_CONNECTED && !m->pump.armed &&
+	    ring_pending(store_events(m->src.store), m->cursor))
+		loop_timer_start(&m->pump, 0);
 }
 
 static void on_publish(struct mosquitto *mosq, void *user, int mid)

@@ -296,18 +296,22 @@ async def t_broker_restart(env):
                                      if e['duration_ms'] in (921, 922, 923)]) == 3, 10,
                      'the cracks before the broker goes')
         env.broker.kill()
-        during = await feed_cracks(env, f, list(range(924, 934)))
+        # more than the 32 the daemon keeps in flight
+        during = await feed_cracks(env, f, list(range(924, 974)))
         await asyncio.sleep(1.0)
         env.broker.start()
-        after = await feed_cracks(env, f, [934, 935])
+
+        def complete(ms, wanted):
+            got = [e for e in crack_events(ms, prefix) if e['seq'] in wanted]
+            return got if {e['seq'] for e in got} == wanted else None
+
+        # the whole backlog, with nothing new coming to push it along
+        await r.wait(lambda ms: complete(ms, {e['seq'] for e in before + during}), 30,
+                     'the backlog after the broker restart')
+        after = await feed_cracks(env, f, [974, 975])
     want = before + during + after
     wanted = {e['seq'] for e in want}
-
-    def complete(ms):
-        got = [e for e in crack_events(ms, prefix) if e['seq'] in wanted]
-        return got if {e['seq'] for e in got} == wanted else None
-
-    got = await r.wait(complete, 30, 'every crack after the broker restart')
+    got = await r.wait(lambda ms: complete(ms, wanted), 30, 'every crack after the restart')
     first = []
     for e in got:   # at least once: duplicates allowed, order and content not negotiable
         if e['seq'] not in [x['seq'] for x in first]:
