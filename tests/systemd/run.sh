@@ -15,7 +15,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 ROOT=${SPINEWATCH_NSPAWN_ROOT:-$REPO/build/nspawn/root}
 MIRROR=${SPINEWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # what the daemon, its tests and an admin's checks need at run time
-PACKAGES=systemd,systemd-sysv,dbus,libwebsockets17,libdbus-1-3,libjansson4,libinih1,libsystemd0,libjs-chart.js,python3,python3-dbus,python3-gi,curl,procps
+PACKAGES=systemd,systemd-sysv,dbus,libwebsockets17,libdbus-1-3,libjansson4,libinih1,libsystemd0,libmosquitto1,libjs-chart.js,python3,python3-dbus,python3-gi,curl,procps
 
 fail_setup() { echo "FAIL - $*"; echo "0 passed, 1 failed"; exit 1; }
 if [ "$(id -u)" != 0 ]; then   # debootstrap and systemd-nspawn need root, as `make deps` does
@@ -25,14 +25,15 @@ fi
 command -v systemd-nspawn >/dev/null || fail_setup "systemd-nspawn is not installed (systemd-container)"
 command -v debootstrap >/dev/null || fail_setup "debootstrap is not installed"
 
-if [ ! -e "$ROOT/.spinewatch-rootfs" ]; then
+# the marker holds the package list it was made with: a changed list makes a new one
+if [ "$(cat "$ROOT/.spinewatch-rootfs" 2>/dev/null)" != "$PACKAGES" ]; then
 	echo "systemd: making a bookworm root file system in $ROOT (debootstrap)"
 	rm -rf "$ROOT"
 	mkdir -p "$(dirname "$ROOT")"
 	debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOT" "$MIRROR" \
 		>"$(dirname "$ROOT")/debootstrap.log" 2>&1 ||
 		fail_setup "debootstrap failed; see $(dirname "$ROOT")/debootstrap.log"
-	touch "$ROOT/.spinewatch-rootfs"
+	echo "$PACKAGES" >"$ROOT/.spinewatch-rootfs"
 fi
 
 # a fresh install over whatever an earlier run left
