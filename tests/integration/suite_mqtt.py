@@ -17,6 +17,7 @@ import time
 from feed import Feed
 from procs import TestFailure, check, free_port, stop_process, wait_until
 from suite import test
+from suite_schema import Schemas, violations
 
 MOSQUITTO = shutil.which('mosquitto') or '/usr/sbin/mosquitto'
 SOUND_NODE = 'c0ffee000002'
@@ -275,6 +276,18 @@ async def t_events(env):
         check(disc['slouching'][0] == 'binary_sensor', 'slouching is a binary_sensor')
     finally:
         late.stop()
+
+    # every event, state and posture payload is a feed message valid against its schema
+    schemas, checked = Schemas(), 0
+    for m in r.messages():
+        if re.search(r'/(event/[a-z]+|state|posture|alert/[a-z-]+)$', m[2]) and m[3]:
+            msg = json.loads(m[3])
+            name = schemas.schema_for(msg)
+            check(name, f'{m[2]}: no schema for {msg}')
+            bad = violations(schemas, name, msg)
+            check(not bad, f'{m[2]}: {msg} against {name}: {bad}')
+            checked += 1
+    check(checked >= 10, f'only {checked} payloads checked against the schemas')
 
     # a clean stop says offline (retained)
     env.daemon.stop()
