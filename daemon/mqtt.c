@@ -70,7 +70,7 @@ struct mqtt {
 	size_t n_stats_dirty;
 	char announced[SENSORS_MAX][FEED_ADDRESS_LEN];
 	size_t n_announced;
-	bool ever_connected;
+	int64_t connected_ms;       /* when this connection was accepted (monotonic) */
 	struct log_ratelimit rl_event, rl_lib, rl_save;
 };
 
@@ -548,6 +548,10 @@ static void drop(struct mqtt *m)
 	/* what was in flight goes again on the next connection, from acked + 1 */
 	m->win_n = 0;
 	m->n_stats_dirty = 0;
+	/* a connection that lasted starts the delays over; one dropped at once does not
+	 * (a broker that accepts and hangs up is not hammered every second) */
+	if (m->state == M_CONNECTED && clock_mono_ms() - m->connected_ms >= MQTT_STABLE_MS)
+		backoff_reset(&m->backoff);
 	delay = backoff_next(&m->backoff);
 	log_warn("mqtt: %s:%u: %s; %s in %.1f s", m->cfg.host, m->cfg.port,
 		 m->why[0] ? m->why : "connection lost",
@@ -602,9 +606,8 @@ static void connected(struct mqtt *m)
 	size_t n = 0, i;
 
 	m->state = M_CONNECTED;
-	m->ever_connected = true;
 	loop_timer_cancel(&m->connect_timeout);
-	backoff_reset(&m->backoff);
+	m->connected_ms = clock_mono_ms();
 	log_info("mqtt: connected to %s:%u as %s; publishing to %s/ from seq %llu", m->cfg.host,
 		 m->cfg.port, m->client_id, m->names.prefix, (unsigned long long)m->acked + 1);
 	m->cursor = m->acked;

@@ -526,3 +526,66 @@ async def t_tls(env):
     await asyncio.to_thread(wait_until, lambda: 'mqtt: connected to' in env.daemon.stderr_text(),
                             15, 'a TLS connection')
     check('(TLS)' in env.daemon.stderr_text(), 'the log says TLS')
+
+
+JUNK = [
+    b'\xff' * 32,                                  # no such packet type
+    b'\x20\x02\x00\x00' + b'\x30\x05\x00',         # CONNACK, then a publish cut short
+    b'\x20\x02\x00\x00' + b'\x40\x02\x99\x99' * 4,  # PUBACKs for nothing we sent
+    b'\x20\x05\x00\x00\x01\x02\x03',               # a CONNACK of the wrong length
+    b'\x20\x02\x00\x05',                           # refused: not authorised
+]
+
+
+def junk_broker(env):
+    """A "broker" that answers every connection with a different kind of nonsense."""
+    import threading
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    env.junk_served = []
+    stop = threading.Event()
+
+    def serve():
+        deadline = time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(1024)   # the CONNECT
+                    conn.sendall(JUNK[len(env.junk_served) % len(JUNK)])
+                    env.junk_served.append(True)
+                    time.sleep(0.2)
+                except OSError:
+                    pass
+        srv.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop_it():
+        stop.set()
+        thread.join(5)
+    env.cleanups.append(stop_it)
+    mqtt_config(env, srv.getsockname()[1])
+
+
+@test('mqtt-nonsense-from-the-broker', daemon_args=CONF, prepare=junk_broker, deadline=60)
+async def t_junk(env):
+    await daemon_still_works(env)
+    await asyncio.to_thread(wait_until, lambda: len(env.junk_served) >= 4, 30,
+                            'four connections answered with nonsense')
+    await asyncio.sleep(0.5)
+    check(env.daemon.alive(), 'spinewatchd survives a broker talking nonsense')
+    lines = re.findall(r'mqtt: 127\.0\.0\.1:\d+: .*(?:retrying|reconnecting) in ([\d.]+) s',
+                       env.daemon.stderr_text())
+    check(len(lines) >= 4, f'each is logged and retried: {lines}')
+    # connections that drop at once do not start the backoff over: the delays grow
+    check(float(lines[3]) > 3.0, f'the delays grow: {lines}')
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        await feed_cracks(env, f, [971])
