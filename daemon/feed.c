@@ -44,6 +44,7 @@ struct pss {
 	enum access_role role;     /* read: no commands that change state */
 	int64_t cmd_tat_ms;        /* rate limit: when the client's next command is due */
 	bool timer_armed;          /* the write timeout runs */
+	bool rx_paused;            /* its input waits until its replies are out */
 	lws_sorted_usec_list_t write_timer;
 	struct feed *feed;
 	uint64_t cursor;           /* last event seq sent */
@@ -256,6 +257,10 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 
 		free(r);
 		memmove(pss->replies, pss->replies + 1, --pss->n_replies * sizeof(pss->replies[0]));
+		if (pss->rx_paused && pss->n_replies < FEED_REPLY_PAUSE) {
+			pss->rx_paused = false;
+			lws_rx_flow_control(wsi, 1);
+		}
 		return n;
 	}
 	if (pss->error_code) {
@@ -556,6 +561,12 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			r = client_message(f, pss, pss->rx, pss->rx_len);
 		}
 		pss->rx_len = 0;
+		if (r && pss->n_replies >= FEED_REPLY_PAUSE && !pss->rx_paused) {
+			/* a client sending commands faster than it takes the replies waits:
+			 * lws holds what it already read, and reads no more meanwhile */
+			pss->rx_paused = true;
+			lws_rx_flow_control(wsi, 0);
+		}
 		if (!r) {
 			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that does not read "
 			       "its replies");
@@ -637,6 +648,8 @@ struct lws_protocols feed_protocol(struct feed *f)
 
 void feed_going_away(struct feed *f, void (*gone)(void *user), void *user)
 {
+	struct pss *p;
+
 	f->going_away = true;
 	if (!f->clients || !f->ctx) {
 		if (gone)
@@ -645,7 +658,8 @@ void feed_going_away(struct feed *f, void (*gone)(void *user), void *user)
 	}
 	f->gone = gone;
 	f->gone_user = user;
-	lws_callback_on_writable_all_protocol(f->ctx, &f->proto);
+	for (p = f->list; p; p = p->next)
+		lws_callback_on_writable(p->wsi);
 }
 
 void feed_attach(struct feed *f, struct lws_context *ctx)

@@ -18,7 +18,8 @@
 #define FEED_PATH "/ws"
 #define FEED_MAX_CLIENT_MESSAGE 4096
 #define FEED_DEFAULT_MAX_CLIENTS 64
-#define FEED_MAX_REPLIES 8      /* unsent replies per client before it is closed */
+#define FEED_MAX_REPLIES 16     /* unsent replies per client before it is closed */
+#define FEED_REPLY_PAUSE 4      /* unsent replies at which the client's input is paused */
 #define FEED_COMMANDS_PER_S 20  /* a client's sustained command rate; more are refused */
 #define FEED_COMMAND_BURST 40   /* commands a client may send at once after a quiet spell */
 #define FEED_DEFAULT_WRITE_TIMEOUT_S 60  /* a client that takes nothing for this long is dropped */

@@ -187,6 +187,32 @@ static int settings_load(const struct options *o, struct sw_config *out, char *e
 	return 0;
 }
 
+static bool listens_on_loopback(const char *listen)
+{
+	char host[64];
+	int port;
+
+	return server_parse_listen(listen, host, sizeof(host), &port) == 0 &&
+	       access_listen_is_loopback(host);
+}
+
+/* Tokens and checks from the settings: 0, or -1 with the reason in err. */
+static int load_access(const struct sw_config *c, struct access *a, char *err, size_t errlen)
+{
+	char host[64];
+	int port;
+	const char *why;
+
+	if (access_init(a, &c->access, err, errlen) < 0)
+		return -1;
+	if (server_parse_listen(c->listen, host, sizeof(host), &port) == 0 &&
+	    (why = access_exposure_problem(a, host))) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* 0: run, 1: exit 0 (help/version/check), -1: exit 2 (usage), -2: exit 1 (settings) */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -215,6 +241,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -2;
 	}
 	if (o->check_only) {
+		struct access *a = malloc(sizeof(*a));
+
+		if (!a || load_access(&o->cfg, a, err, sizeof(err)) < 0) {
+			fprintf(stderr, "spinewatchd: %s\n", a ? err : "out of memory");
+			free(a);
+			return -2;
+		}
+		free(a);
 		printf("spinewatchd: settings OK (%s%s)\n", o->config_path,
 		       o->config_given || access(o->config_path, F_OK) == 0 ? "" : " absent: defaults");
 		return 1;
@@ -237,31 +271,6 @@ struct running {
 	struct access *access;
 };
 
-static bool listens_on_loopback(const char *listen)
-{
-	char host[64];
-	int port;
-
-	return server_parse_listen(listen, host, sizeof(host), &port) == 0 &&
-	       access_listen_is_loopback(host);
-}
-
-/* Tokens and checks from the settings: 0, or -1 with the reason in err. */
-static int load_access(const struct sw_config *c, struct access *a, char *err, size_t errlen)
-{
-	char host[64];
-	int port;
-	const char *why;
-
-	if (access_init(a, &c->access, err, errlen) < 0)
-		return -1;
-	if (server_parse_listen(c->listen, host, sizeof(host), &port) == 0 &&
-	    (why = access_exposure_problem(a, host))) {
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	return 0;
-}
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
 static const struct alert_hook_config *hook_config(const struct sw_config *c,
@@ -613,7 +622,8 @@ out:
 	bluez_free(bz);
 	alert_center_free(alerts);   /* before the loop: it kills running hooks */
 	alerts = NULL;
-	sensors_attach_stats(sensors, NULL);
+	if (sensors)
+		sensors_attach_stats(sensors, NULL);
 	stats_keeper_free(run.stats);   /* saves the day; before the loop (its timer) */
 	run.stats = NULL;
 	if (store)
@@ -627,6 +637,8 @@ out:
 		dbus_connection_close(conn);
 		dbus_connection_unref(conn);
 	}
+	if (feed)   /* clients still open close with the context: no one to tell */
+		feed_going_away(feed, NULL, NULL);
 	loop_free(loop);
 	server_stop(&srv);
 	http_api_free(api);

@@ -5,8 +5,10 @@
  */
 #include "server.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "http_api.h"
 #include "log.h"
@@ -69,6 +71,9 @@ static const struct lws_http_mount chartjs_mount = {
 	.extra_mimetypes = &mjs_mimetype,
 };
 
+/* per client, before the kernel doubles it for its bookkeeping */
+#define SERVER_SNDBUF (96 * 1024)
+
 /* Does uri fall under mountpoint (itself or below it)? */
 static bool under(const char *uri, size_t len, const char *mountpoint)
 {
@@ -109,6 +114,16 @@ static int first_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 
 	if (!s)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION && user) {
+		/* A fixed send buffer: the kernel's autotuning would let each client that
+		 * stops reading hold up to 4 MiB of ours; this bounds it (and lets the
+		 * write timeout see the stall) while a LAN client still gets full speed. */
+		int fd = ((struct lws_filter_network_conn_args *)user)->accept_fd, n = SERVER_SNDBUF;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)) < 0)
+			log_debug("cannot set a client's send buffer: %s", strerror(errno));
+		return 0;
+	}
 	if (reason == LWS_CALLBACK_FILTER_HTTP_CONNECTION && in &&
 	    http_filter(s, wsi, in, strnlen(in, len)))
 		return 1;
