@@ -227,6 +227,10 @@ int server_start(struct server *s, const struct server_config *cfg)
 	info.mounts = &s->mount;
 	info.user = s;
 	if (s->tls) {
+		/* HTTP/1.1 only: over h2 a refused request's answer would not reach the
+		 * client (lws resets the stream), and every client holds one connection
+		 * (the feed) anyway; a reverse proxy may still speak h2 to browsers */
+		info.alpn = "http/1.1";
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
 		/* TLS 1.2 and up only */

@@ -152,6 +152,12 @@ async def t_host_origin(env):
                           ('https://dash.example.net', {})):
         status, _, _ = upgrade(port, headers={'Origin': origin, **extra})
         check(status == 101, f'upgrade from {origin} {extra}: {status}')
+    # HTTP/2 with prior knowledge (h2c) gets no way around the Host check
+    p = subprocess.run(['curl', '-s', '--http2-prior-knowledge', '-o', '/dev/null', '-w',
+                        '%{http_version} %{http_code}', '-H', f'Host: evil.example:{port}',
+                        f'http://127.0.0.1:{port}/api/v1/sensors'],
+                       capture_output=True, text=True, timeout=20)
+    check(not p.stdout.endswith(' 200'), f'h2c with a foreign Host: {p.stdout!r}')
     # not the feed's path: a 404 answer, not a silent close
     refused(upgrade(port, path='/other'), 404, 'not-found', 'upgrade on /other')
     check(metric_value(port, 'spinewatch_http_refused_total{reason="unknown-host"}') >= 5,
@@ -416,6 +422,16 @@ async def t_tls(env):
     async with Feed(ws, 'wss') as f:
         hello = await f.next(what='hello')
         check(hello['type'] == 'hello', f'hello over wss: {hello}')
+    # HTTP/2 is not offered (ALPN http/1.1 only), so no request gets around the gate that way:
+    # a client asking for h2 gets HTTP/1.1 and the gate's answers
+    cert = os.path.join(env.tmpdir, 'cert.pem')
+    base = ['curl', '-s', '--http2', '--cacert', cert, '-o', '/dev/null', '-w',
+            '%{http_version} %{http_code}']
+    for extra, want in (([], '1.1 200'), (['-H', f'Host: evil.example:{env.port}'], '1.1 421'),
+                        (['-H', 'Authorization: Bearer wrong-token-0123456789'], '1.1 401')):
+        p = subprocess.run(base + extra + [f'https://127.0.0.1:{env.port}/api/v1/sensors'],
+                           capture_output=True, text=True, timeout=20)
+        check(p.stdout == want, f'curl --http2 {extra}: {p.stdout!r} (expected {want}) {p.stderr}')
     # plain http on the TLS port gets no answer in the clear
     try:
         code = request(env.port, '/api/v1/sensors', timeout=3)[0]
