@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import textwrap
 import time
 import http.client
 
@@ -310,6 +311,21 @@ async def t_refused_settings(env):
     check(rc == 1 and 'cannot open the token file' in err, f'a missing token file: {rc} {err!r}')
     rc, err = run('--check-config', '--tls-cert', path)
     check(rc == 1 and 'tls_certificate and tls_key go together' in err, f'cert alone: {err!r}')
+    # the README's settings for opening it to a LAN are valid as written (paths made ours)
+    with open(os.path.join(env.repo, 'README.md')) as fh:
+        readme = fh.read()
+    section = readme[readme.index('\n## Security'):]
+    section = section[:section.find('\n## ', 1)]
+    ini = section[section.index('```ini\n') + 7:]
+    ini = textwrap.dedent(ini[:ini.index('```')])   # it is indented in a list
+    check('token_file = /etc/spinewatch/tokens' in ini and 'listen = 0.0.0.0:8421' in ini,
+          f'the README\'s Security settings: {ini!r}')
+    conf = os.path.join(env.tmpdir, 'readme.conf')
+    with open(conf, 'w') as fh:
+        fh.write(ini.replace('/etc/spinewatch/tokens', path))
+    p = subprocess.run([env.binary, '--config', conf, '--check-config'], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 0, f'the README\'s Security settings: {p.returncode} {p.stderr!r}')
 
 
 # --- bounds: commands per second, a client that stops reading ---
