@@ -25,6 +25,8 @@ enum setting_id {
 	S_MQTT_ENABLED, S_MQTT_HOST, S_MQTT_PORT, S_MQTT_CLIENT_ID, S_MQTT_USERNAME, S_MQTT_PASSWORD,
 	S_MQTT_PASSWORD_FILE, S_MQTT_CA_FILE, S_MQTT_CERT_FILE, S_MQTT_KEY_FILE, S_MQTT_PREFIX,
 	S_MQTT_DISCOVERY, S_MQTT_DISCOVERY_PREFIX, S_MQTT_KEEPALIVE,
+	S_TLS_CERT, S_TLS_KEY, S_CLIENT_TIMEOUT,
+	S_TOKEN_FILE, S_LOOPBACK, S_HOSTS, S_ORIGINS,
 	S_COUNT
 };
 
@@ -79,6 +81,13 @@ static const struct setting {
 	[S_MQTT_DISCOVERY] = { "mqtt", "discovery", NULL, false },
 	[S_MQTT_DISCOVERY_PREFIX] = { "mqtt", "discovery_prefix", NULL, false },
 	[S_MQTT_KEEPALIVE] = { "mqtt", "keepalive", NULL, false },
+	[S_TLS_CERT] = { "server", "tls_certificate", "tls-cert", false },
+	[S_TLS_KEY] = { "server", "tls_key", "tls-key", false },
+	[S_CLIENT_TIMEOUT] = { "server", "client_timeout_s", "client-timeout", false },
+	[S_TOKEN_FILE] = { "access", "token_file", "token-file", false },
+	[S_LOOPBACK] = { "access", "loopback", NULL, false },
+	[S_HOSTS] = { "access", "hosts", NULL, false },
+	[S_ORIGINS] = { "access", "origins", NULL, false },
 };
 
 void config_defaults(struct sw_config *c, const char *listen, const char *web_root)
@@ -105,6 +114,8 @@ void config_defaults(struct sw_config *c, const char *listen, const char *web_ro
 	cracks_config_default(&c->cracks);
 	c->hook_timeout_ms = 10000;
 	mqtt_config_defaults(&c->mqtt);
+	c->client_timeout_s = 60;
+	access_config_default(&c->access);
 }
 
 #if defined(__GNUC__)
@@ -395,6 +406,47 @@ static int set_one(struct sw_config *c, enum setting_id id, const char *v, char 
 				    "starting with '$')", v);
 		return parse_text(v, dst, MQTT_STR_MAX, false, err, errlen);
 	}
+	case S_TLS_CERT:
+	case S_TLS_KEY:
+		if (!v[0]) {
+			(id == S_TLS_CERT ? c->tls_cert : c->tls_key)[0] = '\0';
+			return 0;
+		}
+		return parse_path(v, id == S_TLS_CERT ? c->tls_cert : c->tls_key,
+				  sizeof(c->tls_cert), err, errlen);
+	case S_CLIENT_TIMEOUT:
+		if (parse_ulong(v, 1, 86400, &ul, err, errlen))
+			return -1;
+		c->client_timeout_s = (unsigned)ul;
+		return 0;
+	case S_TOKEN_FILE:
+		if (!v[0]) {
+			c->access.token_file[0] = '\0';
+			return 0;
+		}
+		return parse_path(v, c->access.token_file, sizeof(c->access.token_file), err,
+				  errlen);
+	case S_LOOPBACK: {
+		int r = access_role_parse(v);
+
+		if (r < 0)
+			return fail(err, errlen, "'%s': use control, read or none", v);
+		c->access.loopback = (enum access_role)r;
+		return 0;
+	}
+	case S_HOSTS:
+	case S_ORIGINS: {
+		char *dst = id == S_HOSTS ? c->access.hosts : c->access.origins;
+		const char *p;
+
+		if (strlen(v) >= ACCESS_NAMES_MAX)
+			return fail(err, errlen, "the list is longer than %d bytes", ACCESS_NAMES_MAX - 1);
+		for (p = v; *p; p++)
+			if ((unsigned char)*p < ' ' || *p == 0x7f || *p == '"')
+				return fail(err, errlen, "the list has a control character or a quote");
+		snprintf(dst, ACCESS_NAMES_MAX, "%s", v);
+		return 0;
+	}
 	case S_COUNT:
 		break;
 	}
@@ -478,7 +530,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		snprintf(x->msg, sizeof(x->msg), "'%s' is outside any [section]", name);
 	else if (!section_known(section))
 		snprintf(x->msg, sizeof(x->msg), "unknown section [%s] (known: server, sensors, "
-			 "posture, cracks, alerts, mqtt)", section);
+			 "posture, cracks, alerts, access, mqtt)", section);
 	else if ((id = lookup(section, name)) < 0)
 		snprintf(x->msg, sizeof(x->msg), "unknown key '%s' in [%s]", name, section);
 	else if (!settings[id].list && x->seen[id])
@@ -531,6 +583,8 @@ const char *config_check(const struct sw_config *c)
 		return "[sensors] backoff_max_ms must not be below backoff_min_ms";
 	if (c->alerts.battery_clear_pct <= c->alerts.battery_low_pct)
 		return "[alerts] battery_clear_pct must be above battery_low_pct";
+	if (!c->tls_cert[0] != !c->tls_key[0])
+		return "[server] tls_certificate and tls_key go together";
 	if (c->alerts.crack_floor > c->alerts.crack_cap)
 		return "[alerts] crack_rate_floor must not be above crack_rate_cap";
 	if (config_hook_argv(c, buf, sizeof(buf), argv) < 0)

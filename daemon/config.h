@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "access.h"
 #include "alerts.h"
 #include "history.h"
 #include "bluez.h"
@@ -36,6 +37,10 @@ struct sw_config {
 	struct alerts_config alerts;
 	struct breaks_config breaks;
 	struct cracks_config cracks;   /* merge_ms 0: no episodes, no patterns */
+	char tls_cert[CONFIG_PATH_MAX]; /* PEM certificate (chain) for https/wss, "" for none */
+	char tls_key[CONFIG_PATH_MAX];  /* its private key */
+	unsigned client_timeout_s;      /* a feed client taking nothing this long is dropped */
+	struct access_config access;    /* tokens, loopback role, accepted hosts and origins */
 	char hook[CONFIG_PATH_MAX];    /* alert hook command line, "" for none */
 	int64_t hook_timeout_ms;
 	struct mqtt_config mqtt;       /* [mqtt]: off unless enabled */

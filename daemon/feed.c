@@ -30,6 +30,7 @@ struct feed {
 	struct lws_protocols proto;
 	unsigned clients;
 	struct feed_counts counts;
+	struct pss *list;           /* established clients */
 	bool going_away;            /* the daemon stops: close every client with 1001 */
 	void (*gone)(void *user);   /* called once the last client is closed */
 	void *gone_user;
@@ -38,6 +39,14 @@ struct feed {
 
 /* per WebSocket session */
 struct pss {
+	struct lws *wsi;
+	struct pss *prev, *next;   /* in feed.list while established */
+	enum access_role role;     /* read: no commands that change state */
+	int64_t cmd_tat_ms;        /* rate limit: when the client's next command is due */
+	bool timer_armed;          /* the write timeout runs */
+	bool rx_paused;            /* its input waits until its replies are out */
+	lws_sorted_usec_list_t write_timer;
+	struct feed *feed;
 	uint64_t cursor;           /* last event seq sent */
 	uint64_t posture_cursor;   /* last live posture record sent */
 	unsigned char *hello;      /* LWS_PRE + JSON, until sent */
@@ -66,24 +75,37 @@ static bool path_ok(struct lws *wsi)
 	return !strcmp(uri, FEED_PATH);
 }
 
-/* Origin's host[:port] must equal Host (browsers omit default ports in both). */
-static bool origin_ok(struct lws *wsi)
+/* Who may upgrade to the feed: 0, or -1 with the refusal in v. */
+static int upgrade_verdict(struct feed *f, struct lws *wsi, struct gate_verdict *v)
 {
-	char origin[256], host[256];
-	const char *p;
-	size_t n;
-
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0)
-		return true;  /* not a browser: scripts, websocat */
-	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
-	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
-		return false;
-	p = strstr(origin, "://");
-	if (!p)
-		return false;  /* "null" and friends */
-	p += 3;
-	n = strcspn(p, "/");
-	return n == strlen(host) && !strncasecmp(p, host, n);
+	memset(v, 0, sizeof(*v));
+	if (!path_ok(wsi)) {
+		log_rl(&f->rl_reject, LOG_INFO, "feed: refused a WebSocket upgrade on another path");
+		v->status = 404;
+		v->code = "not-found";
+		v->message = "the feed is at " FEED_PATH;
+		return -1;
+	}
+	if (f->cfg.gate) {
+		gate_check(f->cfg.gate, wsi, true, ACCESS_READ, v);
+		if (v->status)
+			return -1;
+	}
+	if (f->going_away) {
+		v->status = 503;
+		v->code = "going-away";
+		v->message = "spinewatchd is stopping";
+		return -1;
+	}
+	if (f->clients >= f->cfg.max_clients) {
+		log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a client: %u connected already",
+		       f->clients);
+		v->status = 503;
+		v->code = "too-many-clients";
+		v->message = "too many clients are connected; try again later";
+		return -1;
+	}
+	return 0;
 }
 
 /* "since" query argument: 1 if present and valid, 0 if absent, -1 if bad */
@@ -235,6 +257,10 @@ static int send_next(struct feed *f, struct lws *wsi, struct pss *pss)
 
 		free(r);
 		memmove(pss->replies, pss->replies + 1, --pss->n_replies * sizeof(pss->replies[0]));
+		if (pss->rx_paused && pss->n_replies < FEED_REPLY_PAUSE) {
+			pss->rx_paused = false;
+			lws_rx_flow_control(wsi, 1);
+		}
 		return n;
 	}
 	if (pss->error_code) {
@@ -332,12 +358,24 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 {
 	struct feed_command cmd;
 	const char *code = NULL, *message = NULL, *result = NULL;
+	int64_t now = clock_mono_ms(), step = 1000 / FEED_COMMANDS_PER_S;
 
 	f->counts.commands++;
 	if (feed_parse_command(msg, len, &cmd, &code, &message) < 0) {
 		log_rl(&f->rl_client, LOG_INFO, "feed: refused a client message (%s)", code);
 		return queue_reply(pss, cmd.tag, false, code, message);
 	}
+	/* at most FEED_COMMANDS_PER_S, after a burst of FEED_COMMAND_BURST */
+	if (pss->cmd_tat_ms < now)
+		pss->cmd_tat_ms = now;
+	if (pss->cmd_tat_ms - now >= step * FEED_COMMAND_BURST) {
+		f->counts.rate_limited++;
+		log_rl(&f->rl_client, LOG_INFO, "feed: refused a command: more than %d a second",
+		       FEED_COMMANDS_PER_S);
+		return queue_reply(pss, cmd.tag, false, "rate-limited",
+				   "too many commands: at most 20 a second");
+	}
+	pss->cmd_tat_ms += step;
 	if (cmd.type == FEED_CMD_STATS)
 		return queue_stats(f, pss, &cmd);
 	if (cmd.type == FEED_CMD_PING)
@@ -348,12 +386,57 @@ static bool client_message(struct feed *f, struct pss *pss, const char *msg, siz
 			pss->cursor = cmd.since;
 		return queue_reply(pss, cmd.tag, true, "ok", NULL);
 	}
+	if (pss->role < ACCESS_CONTROL) {
+		f->counts.forbidden++;
+		return queue_reply(pss, cmd.tag, false, "forbidden",
+				   "this connection may read the feed but not change anything");
+	}
 	if (!f->cfg.command)
 		return queue_reply(pss, cmd.tag, false, "unavailable", "commands are not available");
 	if (f->cfg.command(f->cfg.user, &cmd, &result, &code, &message))
 		return queue_reply(pss, cmd.tag, true, result ? result : "ok", NULL);
 	return queue_reply(pss, cmd.tag, false, code ? code : "internal",
 			   message ? message : "the command could not be carried out");
+}
+
+static void unlink_client(struct feed *f, struct pss *pss)
+{
+	if (pss->prev)
+		pss->prev->next = pss->next;
+	else if (f->list == pss)
+		f->list = pss->next;
+	if (pss->next)
+		pss->next->prev = pss->prev;
+	pss->prev = pss->next = NULL;
+}
+
+/* A client due a frame has write_timeout_s to take it, and as long again for
+ * each one after; one with nothing due has no timer (no idle wake-ups). */
+static void write_timed_out(lws_sorted_usec_list_t *sul)
+{
+	struct pss *pss = lws_container_of(sul, struct pss, write_timer);
+	struct feed *f = pss->feed;
+
+	pss->timer_armed = false;
+	f->counts.timed_out++;
+	log_rl(&f->rl_client, LOG_INFO, "feed: dropping a client that took nothing for %u s",
+	       f->cfg.write_timeout_s);
+	lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* (lws 4.1's own per-connection timer cannot be cancelled: it fires at once) */
+static void arm_write_timeout(struct feed *f, struct pss *pss)
+{
+	lws_sul_schedule(f->ctx, 0, &pss->write_timer, write_timed_out,
+			 (lws_usec_t)f->cfg.write_timeout_s * LWS_US_PER_SEC);
+	pss->timer_armed = true;
+}
+
+static void disarm_write_timeout(struct pss *pss)
+{
+	if (pss->timer_armed)
+		lws_sul_cancel(&pss->write_timer);
+	pss->timer_armed = false;
 }
 
 static void free_client(struct pss *pss)
@@ -374,6 +457,7 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	const struct lws_protocols *proto = lws_get_protocol(wsi);
 	struct feed *f = proto ? proto->user : NULL;
 	struct pss *pss = user;
+	struct gate_verdict v;
 	uint64_t since = 0;
 	int r;
 
@@ -381,26 +465,30 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		if (!path_ok(wsi)) {
-			log_rl(&f->rl_reject, LOG_INFO, "feed: refused a WebSocket upgrade on another path");
-			return 1;
-		}
-		if (!origin_ok(wsi)) {
-			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a WebSocket from a foreign Origin");
-			return 1;
-		}
-		if (f->going_away)
-			return 1;
-		if (f->clients >= f->cfg.max_clients) {
-			log_rl(&f->rl_reject, LOG_WARNING, "feed: refused a client: %u connected already",
-			       f->clients);
-			return 1;
-		}
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* refused with an HTTP status and a JSON error the client can show */
+		if (upgrade_verdict(f, wsi, &v) < 0)
+			return gate_refuse(wsi, &v) < 0 ? -1 : 1;
 		return 0;
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* the same checks for upgrades that skip the above (HTTP/2) */
+		return upgrade_verdict(f, wsi, &v) < 0 ? 1 : 0;
 
 	case LWS_CALLBACK_ESTABLISHED:
 		memset(pss, 0, sizeof(*pss));
+		pss->wsi = wsi;
+		pss->feed = f;
+		if (f->cfg.gate) {
+			gate_check(f->cfg.gate, wsi, true, ACCESS_READ, &v);
+			pss->role = v.role;
+		} else {
+			pss->role = ACCESS_CONTROL;
+		}
+		pss->next = f->list;
+		if (f->list)
+			f->list->prev = pss;
+		f->list = pss;
 		pss->established = true;
 		f->clients++;
 		f->counts.clients_total++;
@@ -433,8 +521,14 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		}
 		if (send_next(f, wsi, pss) < 0)
 			return -1;
-		if (has_pending(f, pss))
+		if (has_pending(f, pss)) {
 			lws_callback_on_writable(wsi);
+			arm_write_timeout(f, pss);   /* it took a frame: a new term */
+		} else if (lws_partial_buffered(wsi)) {
+			arm_write_timeout(f, pss);   /* the frame is not out yet */
+		} else {
+			disarm_write_timeout(pss);
+		}
 		return 0;
 
 	case LWS_CALLBACK_RECEIVE:
@@ -467,6 +561,12 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			r = client_message(f, pss, pss->rx, pss->rx_len);
 		}
 		pss->rx_len = 0;
+		if (r && pss->n_replies >= FEED_REPLY_PAUSE && !pss->rx_paused) {
+			/* a client sending commands faster than it takes the replies waits:
+			 * lws holds what it already read, and reads no more meanwhile */
+			pss->rx_paused = true;
+			lws_rx_flow_control(wsi, 0);
+		}
 		if (!r) {
 			log_rl(&f->rl_client, LOG_INFO, "feed: closing a client that does not read "
 			       "its replies");
@@ -480,6 +580,8 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (pss->established) {
 			f->clients--;
 			pss->established = false;
+			unlink_client(f, pss);
+			disarm_write_timeout(pss);
 		}
 		free_client(pss);
 		if (f->going_away && !f->clients && f->gone) {
@@ -500,9 +602,15 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 static void on_store(void *user)
 {
 	struct feed *f = user;
+	struct pss *p;
 
-	if (f->ctx && f->clients)
-		lws_callback_on_writable_all_protocol(f->ctx, &f->proto);
+	if (!f->ctx)
+		return;
+	for (p = f->list; p; p = p->next) {
+		lws_callback_on_writable(p->wsi);
+		if (!p->timer_armed)
+			arm_write_timeout(f, p);
+	}
 }
 
 struct feed *feed_new(const struct feed_config *cfg)
@@ -514,6 +622,8 @@ struct feed *feed_new(const struct feed_config *cfg)
 	f->cfg = *cfg;
 	if (!f->cfg.max_clients)
 		f->cfg.max_clients = FEED_DEFAULT_MAX_CLIENTS;
+	if (!f->cfg.write_timeout_s)
+		f->cfg.write_timeout_s = FEED_DEFAULT_WRITE_TIMEOUT_S;
 	f->proto.name = FEED_SUBPROTOCOL;
 	f->proto.callback = feed_callback;
 	f->proto.per_session_data_size = sizeof(struct pss);
@@ -538,6 +648,8 @@ struct lws_protocols feed_protocol(struct feed *f)
 
 void feed_going_away(struct feed *f, void (*gone)(void *user), void *user)
 {
+	struct pss *p;
+
 	f->going_away = true;
 	if (!f->clients || !f->ctx) {
 		if (gone)
@@ -546,7 +658,8 @@ void feed_going_away(struct feed *f, void (*gone)(void *user), void *user)
 	}
 	f->gone = gone;
 	f->gone_user = user;
-	lws_callback_on_writable_all_protocol(f->ctx, &f->proto);
+	for (p = f->list; p; p = p->next)
+		lws_callback_on_writable(p->wsi);
 }
 
 void feed_attach(struct feed *f, struct lws_context *ctx)

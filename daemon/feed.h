@@ -1,6 +1,7 @@
 /*
- * feed.h - the WebSocket feed at /ws: access gate (path, Origin, client
- * cap), the hello, `since` replay, and streaming events and live posture
+ * feed.h - the WebSocket feed at /ws: who gets in (path, gate.h's Host,
+ * Origin and token checks, client cap) and what they may do (read or
+ * control; commands per second), the hello, `since` replay, and streaming events and live posture
  * samples from the event store. Each client is a pair of cursors into the
  * store's rings; frames are the rings' bytes, encoded once for everyone.
  */
@@ -10,13 +11,18 @@
 #include <libwebsockets.h>
 
 #include "detector.h"
+#include "gate.h"
 #include "sensors.h"
 #include "store.h"
 
 #define FEED_PATH "/ws"
 #define FEED_MAX_CLIENT_MESSAGE 4096
 #define FEED_DEFAULT_MAX_CLIENTS 64
-#define FEED_MAX_REPLIES 8      /* unsent replies per client before it is closed */
+#define FEED_MAX_REPLIES 16     /* unsent replies per client before it is closed */
+#define FEED_REPLY_PAUSE 4      /* unsent replies at which the client's input is paused */
+#define FEED_COMMANDS_PER_S 20  /* a client's sustained command rate; more are refused */
+#define FEED_COMMAND_BURST 40   /* commands a client may send at once after a quiet spell */
+#define FEED_DEFAULT_WRITE_TIMEOUT_S 60  /* a client that takes nothing for this long is dropped */
 
 struct feed;
 
@@ -27,6 +33,11 @@ struct feed_config {
 	const char *stream_id;   /* 16 hex digits, new every run */
 	const char *version;
 	unsigned max_clients;
+	/* seconds a client may go without taking a frame it is due before it is
+	 * dropped (0: FEED_DEFAULT_WRITE_TIMEOUT_S) */
+	unsigned write_timeout_s;
+	/* who may connect, and whether they may send commands that change state */
+	struct gate *gate;
 	/*
 	 * Client commands (ack, calibrate): true with *result on success, false
 	 * with a stable *code and a *message for people. NULL: every command is
@@ -61,6 +72,9 @@ struct feed_counts {
 	uint64_t events_skipped;   /* events those gaps stood for */
 	uint64_t clients_total;    /* clients accepted */
 	uint64_t commands;         /* client commands handled */
+	uint64_t rate_limited;     /* commands refused for coming too fast */
+	uint64_t forbidden;        /* commands refused to read-only clients */
+	uint64_t timed_out;        /* clients dropped for taking nothing for write_timeout_s */
 };
 void feed_counts(const struct feed *f, struct feed_counts *out);
 

@@ -44,6 +44,7 @@ struct alert_center;
 struct stats_keeper;
 struct store;
 struct feed;
+struct gate;
 
 /* Where the answers come from; any pointer but store may be NULL. */
 struct http_sources {
@@ -53,6 +54,7 @@ struct http_sources {
 	struct alert_center *alerts;
 	struct stats_keeper *stats;    /* the per-day record in memory */
 	struct feed *feed;             /* clients and counters, for /metrics */
+	const struct gate *gate;       /* refused requests, for /metrics */
 	const char *stream_id;         /* as in hello */
 	const char *version;
 	int64_t started_ms;            /* epoch ms the daemon started */

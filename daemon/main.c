@@ -62,6 +62,11 @@ static void usage(FILE *out)
 		"                             or $STATE_DIRECTORY)\n"
 		"      --ring-size N          events kept for replay (default 4096)\n"
 		"      --max-clients N        WebSocket clients at once (default %d)\n"
+		"      --client-timeout SEC   drop a client that takes nothing it is due for SEC\n"
+		"                             (default 60)\n"
+		"      --token-file FILE      access tokens (needed to listen beyond loopback)\n"
+		"      --tls-cert FILE        serve https/wss with this PEM certificate...\n"
+		"      --tls-key FILE         ...and its key\n"
 		"      --slouch-threshold DEG flexion angle that counts as slouched (default %.0f)\n"
 		"      --slouch-hysteresis DEG  a slouch ends below threshold-DEG (default %.0f)\n"
 		"      --slouch-delay SEC     how long beyond the threshold before a slouch (default %d)\n"
@@ -122,6 +127,10 @@ static const struct option longopts[] = {
 	{ "alert-hook", required_argument, NULL, OPT_SETTING + 18 },
 	{ "disable-alerts", required_argument, NULL, OPT_SETTING + 19 },
 	{ "crack-merge-ms", required_argument, NULL, OPT_SETTING + 20 },
+	{ "tls-cert", required_argument, NULL, OPT_SETTING + 21 },
+	{ "tls-key", required_argument, NULL, OPT_SETTING + 22 },
+	{ "client-timeout", required_argument, NULL, OPT_SETTING + 23 },
+	{ "token-file", required_argument, NULL, OPT_SETTING + 24 },
 	{ "config", required_argument, NULL, 'c' },
 	{ "check-config", no_argument, NULL, OPT_CHECK },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -179,6 +188,32 @@ static int settings_load(const struct options *o, struct sw_config *out, char *e
 	return 0;
 }
 
+static bool listens_on_loopback(const char *listen)
+{
+	char host[64];
+	int port;
+
+	return server_parse_listen(listen, host, sizeof(host), &port) == 0 &&
+	       access_listen_is_loopback(host);
+}
+
+/* Tokens and checks from the settings: 0, or -1 with the reason in err. */
+static int load_access(const struct sw_config *c, struct access *a, char *err, size_t errlen)
+{
+	char host[64];
+	int port;
+	const char *why;
+
+	if (access_init(a, &c->access, err, errlen) < 0)
+		return -1;
+	if (server_parse_listen(c->listen, host, sizeof(host), &port) == 0 &&
+	    (why = access_exposure_problem(a, host))) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* 0: run, 1: exit 0 (help/version/check), -1: exit 2 (usage), -2: exit 1 (settings) */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -207,6 +242,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -2;
 	}
 	if (o->check_only) {
+		struct access *a = malloc(sizeof(*a));
+
+		if (!a || load_access(&o->cfg, a, err, sizeof(err)) < 0) {
+			fprintf(stderr, "spinewatchd: %s\n", a ? err : "out of memory");
+			free(a);
+			return -2;
+		}
+		free(a);
 		printf("spinewatchd: settings OK (%s%s)\n", o->config_path,
 		       o->config_given || access(o->config_path, F_OK) == 0 ? "" : " absent: defaults");
 		return 1;
@@ -227,7 +270,9 @@ struct running {
 	struct feed *feed;
 	struct loop *loop;
 	struct mqtt *mqtt;
+	struct access *access;
 };
+
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
 static const struct alert_hook_config *hook_config(const struct sw_config *c,
@@ -394,6 +439,20 @@ static void reload_settings(struct running *run)
 	sensors_set_breaks_config(run->sensors, &next.breaks);
 	cur->cracks = next.cracks;
 	sensors_set_cracks_config(run->sensors, &next.cracks);
+	if (run->access) {
+		struct access *acc = malloc(sizeof(*acc));
+
+		if (acc && load_access(&next, acc, err, sizeof(err)) == 0) {
+			*run->access = *acc;
+			cur->access = next.access;
+			log_info("access: %zu token(s) from %s", acc->n_tokens,
+				 next.access.token_file[0] ? next.access.token_file : "no token file");
+		} else {
+			log_error("access tokens not reloaded, the old ones stay: %s",
+				  acc ? err : "out of memory");
+		}
+		free(acc);
+	}
 	cur->alerts = next.alerts;
 	snprintf(cur->hook, sizeof(cur->hook), "%s", next.hook);
 	cur->hook_timeout_ms = next.hook_timeout_ms;
@@ -433,6 +492,8 @@ int main(int argc, char **argv)
 	struct alert_center *alerts = NULL;
 	struct http_api *api = NULL;
 	struct lws_protocols http_proto;
+	struct access *acc = NULL;
+	struct gate gate = { 0 };
 	DBusConnection *conn = NULL;
 	DBusError err;
 	char stream[17];
@@ -445,6 +506,25 @@ int main(int argc, char **argv)
 	log_init(o.cfg.log_level);
 	history_new_stream_id(stream);   /* without a history, each run is a stream */
 
+	acc = malloc(sizeof(*acc));
+	if (!acc) {
+		log_error("out of memory");
+		goto out;
+	}
+	{
+		char why[640];
+
+		if (load_access(&o.cfg, acc, why, sizeof(why)) < 0) {
+			log_error("%s", why);
+			goto out;
+		}
+	}
+	gate.access = acc;
+	run.access = acc;
+	if (!listens_on_loopback(o.cfg.listen) && !o.cfg.tls_cert[0])
+		log_warn("listening on %s without TLS: tokens and data cross the network in the "
+			 "clear; set [server] tls_certificate and tls_key, or serve through a TLS "
+			 "reverse proxy", o.cfg.listen);
 	store = store_new(o.cfg.ring_size);
 	if (store)
 		run.history = open_history(&o.cfg, store, stream);
@@ -467,13 +547,14 @@ int main(int argc, char **argv)
 	feed = feed_new(&(struct feed_config){
 		.store = store, .sensors = sensors, .detector = &o.cfg.det,
 		.stream_id = stream, .version = SPINEWATCH_VERSION, .max_clients = o.cfg.max_clients,
+		.write_timeout_s = o.cfg.client_timeout_s, .gate = &gate,
 		.command = feed_command, .alerts = feed_alerts, .stats = feed_stats,
 		.user = &run });
 	if (!feed)
 		goto out;
 	api = http_api_new(&(struct http_sources){
 		.store = store, .history = run.history, .sensors = sensors, .alerts = alerts,
-		.stats = run.stats, .feed = feed, .stream_id = stream, .version = SPINEWATCH_VERSION,
+		.stats = run.stats, .feed = feed, .gate = &gate, .stream_id = stream, .version = SPINEWATCH_VERSION,
 		.started_ms = clock_epoch_ms() });
 	if (!api) {
 		log_error("out of memory");
@@ -483,7 +564,8 @@ int main(int argc, char **argv)
 	if (server_start(&srv, &(struct server_config){
 		.listen = o.cfg.listen, .web_root = o.cfg.web_root,
 		.feed = feed_protocol(feed), .loop = &loop_protocol,
-		.http = &http_proto }))
+		.http = &http_proto, .gate = &gate,
+		.tls_cert = o.cfg.tls_cert, .tls_key = o.cfg.tls_key }))
 		goto out;
 	feed_attach(feed, srv.ctx);
 	loop = loop_new(srv.ctx, srv.vh);
@@ -552,7 +634,8 @@ out:
 	bluez_free(bz);
 	alert_center_free(alerts);   /* before the loop: it kills running hooks */
 	alerts = NULL;
-	sensors_attach_stats(sensors, NULL);
+	if (sensors)
+		sensors_attach_stats(sensors, NULL);
 	stats_keeper_free(run.stats);   /* saves the day; before the loop (its timer) */
 	run.stats = NULL;
 	if (store)
@@ -566,11 +649,14 @@ out:
 		dbus_connection_close(conn);
 		dbus_connection_unref(conn);
 	}
+	if (feed)   /* clients still open close with the context: no one to tell */
+		feed_going_away(feed, NULL, NULL);
 	loop_free(loop);
 	server_stop(&srv);
 	http_api_free(api);
 	feed_free(feed);
 	sensors_free(sensors);
 	store_free(store);
+	free(acc);
 	return status;
 }

@@ -263,6 +263,29 @@ static void feed_and_ring(FILE *out, const struct http_sources *src)
 	    "Gap notices sent to slow or late feed clients.", c.gaps_sent);
 	one(out, "spinewatch_feed_events_skipped_total", "counter",
 	    "Events the gap notices stood for (never sent to those clients).", c.events_skipped);
+	one(out, "spinewatch_feed_commands_rate_limited_total", "counter",
+	    "Client commands refused for coming faster than 20 a second.", c.rate_limited);
+	one(out, "spinewatch_feed_commands_forbidden_total", "counter",
+	    "Commands that change state refused to read-only clients.", c.forbidden);
+	one(out, "spinewatch_feed_clients_timed_out_total", "counter",
+	    "Feed clients dropped for taking nothing they were due for the client timeout.",
+	    c.timed_out);
+	if (src->gate) {
+		const struct gate_counts *g = &src->gate->counts;
+		const char *const reasons[] = { "unknown-host", "foreign-origin", "token-required",
+						"bad-token" };
+		const uint64_t values[] = { g->unknown_host, g->foreign_origin, g->token_required,
+					    g->bad_token };
+		size_t i;
+
+		family(out, "spinewatch_http_refused_total", "counter",
+		       "HTTP requests and WebSocket upgrades refused by the access gate, by reason.");
+		for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+			const char *l[] = { "reason", reasons[i], NULL };
+
+			sample(out, "spinewatch_http_refused_total", l, values[i]);
+		}
+	}
 	one(out, "spinewatch_ring_events", "gauge", "Events held in the replay ring now.",
 	    oldest ? last - oldest + 1 : 0);
 	one(out, "spinewatch_ring_capacity", "gauge", "Events the replay ring holds at most.",

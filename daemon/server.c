@@ -5,8 +5,10 @@
  */
 #include "server.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "http_api.h"
 #include "log.h"
@@ -69,6 +71,78 @@ static const struct lws_http_mount chartjs_mount = {
 	.extra_mimetypes = &mjs_mimetype,
 };
 
+/* per client, before the kernel doubles it for its bookkeeping */
+#define SERVER_SNDBUF (96 * 1024)
+
+/* Does uri fall under mountpoint (itself or below it)? */
+static bool under(const char *uri, size_t len, const char *mountpoint)
+{
+	size_t n = strlen(mountpoint);
+
+	return len >= n && !strncmp(uri, mountpoint, n) && (len == n || uri[n] == '/');
+}
+
+/* Every plain HTTP request, before lws looks for its mount: 0 to go on, 1 when
+ * refused (the refusal is written and the connection closes). */
+static int http_filter(struct server *s, struct lws *wsi, const char *uri, size_t len)
+{
+	struct gate_verdict v;
+	enum access_role need = ACCESS_NONE;
+
+	if (!s->gate)
+		return 0;
+	if (under(uri, len, HTTP_API_PATH) || under(uri, len, HTTP_METRICS_PATH))
+		need = ACCESS_READ;
+	gate_check(s->gate, wsi, false, need, &v);
+	if (!v.status)
+		return 0;
+	gate_refuse(wsi, &v);
+	return 1;
+}
+
+static struct server *server_of(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+
+	return vh ? lws_vhost_user(vh) : NULL;
+}
+
+static int first_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			  size_t len)
+{
+	struct server *s = server_of(wsi);
+
+	if (!s)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION && user) {
+		/* A fixed send buffer: the kernel's autotuning would let each client that
+		 * stops reading hold up to 4 MiB of ours; this bounds it (and lets the
+		 * write timeout see the stall) while a LAN client still gets full speed. */
+		int fd = ((struct lws_filter_network_conn_args *)user)->accept_fd, n = SERVER_SNDBUF;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)) < 0)
+			log_debug("cannot set a client's send buffer: %s", strerror(errno));
+		return 0;
+	}
+	if (reason == LWS_CALLBACK_FILTER_HTTP_CONNECTION && in &&
+	    http_filter(s, wsi, in, strnlen(in, len)))
+		return 1;
+	return s->feed_cb(wsi, reason, user, in, len);
+}
+
+static int api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct server *s = server_of(wsi);
+
+	if (!s)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (reason == LWS_CALLBACK_FILTER_HTTP_CONNECTION && in &&
+	    http_filter(s, wsi, in, strnlen(in, len)))
+		return 1;
+	return s->http_cb(wsi, reason, user, in, len);
+}
+
 static void lws_log_emit(int level, const char *line)
 {
 	char buf[512];
@@ -97,10 +171,16 @@ int server_start(struct server *s, const struct server_config *cfg)
 	lws_set_log_level(log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE :
 			  LLL_ERR | LLL_WARN, lws_log_emit);
 
+	s->gate = cfg->gate;
 	s->protocols[0] = cfg->feed;
+	s->feed_cb = cfg->feed.callback;
+	s->protocols[0].callback = first_callback;
 	s->protocols[1] = *cfg->loop;
-	if (cfg->http)
+	if (cfg->http) {
 		s->protocols[2] = *cfg->http;
+		s->http_cb = cfg->http->callback;
+		s->protocols[2].callback = api_callback;
+	}
 	/* the next one stays zeroed: the terminator */
 
 	s->mount.mountpoint = "/";
@@ -124,6 +204,9 @@ int server_start(struct server *s, const struct server_config *cfg)
 		s->mount.mount_next = &s->api_mount;
 	}
 
+	s->tls = cfg->tls_cert && cfg->tls_cert[0];
+	if (s->tls)
+		opts |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	memset(&info, 0, sizeof(info));
 	info.options = opts | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.port = CONTEXT_PORT_NO_LISTEN;
@@ -142,9 +225,27 @@ int server_start(struct server *s, const struct server_config *cfg)
 	info.iface = s->host;
 	info.protocols = s->protocols;
 	info.mounts = &s->mount;
+	info.user = s;
+	if (s->tls) {
+		/* HTTP/1.1 only: over h2 a refused request's answer would not reach the
+		 * client (lws resets the stream), and every client holds one connection
+		 * (the feed) anyway; a reverse proxy may still speak h2 to browsers */
+		info.alpn = "http/1.1";
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+		/* TLS 1.2 and up only */
+		info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+				       SSL_OP_NO_TLSv1_1;
+	}
 	s->vh = lws_create_vhost(s->ctx, &info);
 	if (!s->vh) {
-		log_error("cannot listen on %s (address in use or not available?)", cfg->listen);
+		if (s->tls)
+			log_error("cannot listen on %s with TLS (address in use, or a certificate %s "
+				  "or key %s that cannot be read or do not match?)", cfg->listen,
+				  cfg->tls_cert, cfg->tls_key);
+		else
+			log_error("cannot listen on %s (address in use or not available?)",
+				  cfg->listen);
 		lws_context_destroy(s->ctx);
 		s->ctx = NULL;
 		return -1;

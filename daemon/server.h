@@ -3,12 +3,17 @@
  * creates the lws context and the one vhost that serves the dashboard's
  * static files at / and the feed at /ws, mounts /api/v1 and /metrics on
  * the HTTP API's protocol (http_api.h), and carries the loop's raw-file
- * protocol. Routes lws' own log lines into ours.
+ * protocol. Every plain HTTP request passes the gate (gate.h) first: the
+ * dashboard's files need only an accepted Host, the API and metrics a
+ * reader's access. Serves https/wss when given a certificate and key.
+ * Routes lws' own log lines into ours.
  */
 #ifndef SW_SERVER_H
 #define SW_SERVER_H
 
 #include <libwebsockets.h>
+
+#include "gate.h"
 
 #define SERVER_DEFAULT_LISTEN "127.0.0.1:8421"
 
@@ -19,6 +24,8 @@ struct server_config {
 	const struct lws_protocols *loop;
 	/* NULL, or the protocol serving /api/v1 and /metrics (http_api.h) */
 	const struct lws_protocols *http;
+	struct gate *gate;           /* NULL: no checks (tests) */
+	const char *tls_cert, *tls_key;   /* PEM files; NULL or "": plain http/ws */
 };
 
 struct server {
@@ -29,6 +36,9 @@ struct server {
 	struct lws_protocols protocols[4];
 	struct lws_http_mount mount;
 	struct lws_http_mount api_mount, metrics_mount;   /* LWSMPRO_CALLBACK */
+	struct gate *gate;
+	lws_callback_function *feed_cb, *http_cb;   /* what the gate hands requests on to */
+	bool tls;
 };
 
 /* Split "HOST:PORT" / "[V6]:PORT"; 0 if valid. */

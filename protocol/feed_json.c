@@ -422,16 +422,48 @@ static int filter_array(json_t *a, struct feed_filter *f, int (*fn)(void *, cons
 
 #define CMD_ERR(c, m) do { *code = (c); *message = (m); goto out; } while (0)
 
+/* The deepest nesting of [ and { outside strings (stops counting past max). */
+static int json_depth(const char *buf, size_t len, int max)
+{
+	int depth = 0, deepest = 0;
+	bool in_string = false;
+	size_t i;
+
+	for (i = 0; i < len && deepest <= max; i++) {
+		char c = buf[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return deepest;
+}
+
 int feed_parse_command(const char *buf, size_t len, struct feed_command *out,
 		       const char **code, const char **message)
 {
 	json_error_t jerr;
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr), *v, *tag;
+	json_t *o = NULL, *v, *tag;
 	const char *type;
 	int r = -1, i;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->tag, sizeof(out->tag), "null");
+	/* no command nests deeper than an array in an object: the parser never
+	 * works through more (jansson would go 2048 levels deep) */
+	if (json_depth(buf, len, FEED_JSON_DEPTH_MAX) > FEED_JSON_DEPTH_MAX)
+		CMD_ERR("bad-command", "the message nests deeper than 4 levels");
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!o)
 		CMD_ERR("bad-json", "the message is not JSON");
 	if (!json_is_object(o))

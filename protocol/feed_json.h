@@ -179,6 +179,8 @@ struct feed_command {
 	uint64_t since;
 };
 
+#define FEED_JSON_DEPTH_MAX 4   /* a client message nesting deeper is refused unparsed */
+
 /*
  * Parse one client message. Returns 0, or -1 with a stable error code and a
  * message for people (static strings); the tag is filled in whenever the

@@ -23,6 +23,7 @@ import {
   formatAgo, formatTime, formatClock, formatLongDay, plural,
 } from './util.js';
 import { Feed } from './feed.js';
+import { probe, saveToken, takeTokenFromUrl, token, validToken } from './access.js';
 import { Alerts } from './alerts.js';
 import { Notes } from './notes.js';
 import {
@@ -91,10 +92,14 @@ const state = {
 
 const dirty = { sensors: false, today: false, weeks: false, posture: new Set(), settings: false, alerts: false };
 
+takeTokenFromUrl();
+
 const feed = new Feed({
   cursor: () => state.cursor,
   onMessage,
   onState: setConn,
+  token,
+  onRefused: () => { checkAccess(); },
 });
 
 const alerts = new Alerts({
@@ -481,6 +486,61 @@ function setConn(kind, text) {
   $('[data-testid="retry-now"]').hidden = kind !== 'offline';
   if (kind !== 'live') state.haveHello = false;
 }
+
+// ---------------------------------------------------------------- access token
+
+let probing = false;
+
+// The feed closed before it opened: ask the HTTP API why. A token is needed or
+// was refused: stop retrying and ask for one. A host name the server does not
+// answer to: say so (retrying cannot help, but the admin may fix it).
+async function checkAccess() {
+  if (probing) return;
+  probing = true;
+  try {
+    const r = await probe();
+    if (r.kind === 'token' || r.kind === 'bad-token') {
+      if (r.kind === 'bad-token') saveToken('');
+      feed.pause();
+      showAccess(r.kind === 'bad-token'
+        ? 'The access token this browser had was refused. Enter a current one.'
+        : 'Seeing this dashboard from another machine needs an access token.');
+    } else if (r.kind === 'host') {
+      setConn('offline', `This spinewatch does not answer to the name ${r.text}. Its admin can add it to [access] hosts.`);
+    }
+  } finally {
+    probing = false;
+  }
+}
+
+function showAccess(why) {
+  const panel = $('[data-testid="access-panel"]');
+  panel.querySelector('[data-testid="access-why"]').textContent = why;
+  const wasHidden = panel.hidden;
+  panel.hidden = false;
+  setConn('locked', 'Access token needed');
+  if (wasHidden) panel.querySelector('input').focus();
+}
+
+$('[data-testid="access-form"]').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = e.target.querySelector('input');
+  const t = input.value.trim();
+  const err = $('[data-testid="access-error"]');
+  if (!validToken(t)) {
+    err.textContent = 'A token is 16 to 128 letters, digits and - . _ ~';
+    err.hidden = false;
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+    return;
+  }
+  err.hidden = true;
+  input.removeAttribute('aria-invalid');
+  input.value = '';
+  saveToken(t);
+  $('[data-testid="access-panel"]').hidden = true;
+  feed.resume();
+});
 
 // ---------------------------------------------------------------- calibration
 

@@ -17,11 +17,15 @@ const STABLE_MS = 10000;           // a connection that lasted this long resets 
 const OFFLINE_AFTER = 3;           // failed attempts in a row before saying "offline"
 
 export class Feed {
-  // cursor() -> last seq processed; onMessage(text); onState(kind, text)
-  constructor({ cursor, onMessage, onState }) {
+  // cursor() -> last seq processed; onMessage(text); onState(kind, text);
+  // token() -> the access token or ''; onRefused() when a connection closed
+  // before it opened (the page finds out why)
+  constructor({ cursor, onMessage, onState, token, onRefused }) {
     this.cursor = cursor;
     this.onMessage = onMessage;
     this.onState = onState;
+    this.token = token || (() => '');
+    this.onRefused = onRefused || (() => {});
     this.ws = null;
     this.attempt = 0;       // for the backoff
     this.failures = 0;      // attempts since the last hello
@@ -42,7 +46,9 @@ export class Feed {
   url() {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const base = location.pathname.replace(/[^/]*$/, '');
-    return `${proto}//${location.host}${base}ws?since=${this.cursor()}`;
+    const t = this.token();
+    const auth = t ? `&token=${encodeURIComponent(t)}` : '';
+    return `${proto}//${location.host}${base}ws?since=${this.cursor()}${auth}`;
   }
 
   connect() {
@@ -62,13 +68,15 @@ export class Feed {
     }
     this.ws = ws;
     const openTimer = setTimeout(() => { if (ws.readyState !== WebSocket.OPEN) ws.close(); }, CONNECT_TIMEOUT_MS);
-    ws.onopen = () => clearTimeout(openTimer);
+    let opened = false;
+    ws.onopen = () => { opened = true; clearTimeout(openTimer); };
     ws.onmessage = (e) => { if (this.ws === ws && typeof e.data === 'string') this.onMessage(e.data); };
     ws.onclose = () => {
       clearTimeout(openTimer);
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.restartNow) { this.connect(); return; }
+      if (!opened) this.onRefused();
       // back off from scratch only after a connection that held for a while
       if (this.liveAt && Date.now() - this.liveAt > STABLE_MS) this.attempt = 0;
       this.scheduleReconnect();
@@ -105,7 +113,24 @@ export class Feed {
     return !!(this.ws && this.liveAt);
   }
 
+  // Stop trying until resume(): the page waits for the user (an access token).
+  pause() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    this.paused = true;
+  }
+
+  resume() {
+    this.paused = false;
+    this.attempt = 0;
+    this.failures = 0;
+    clearTimeout(this.timer);
+    this.timer = 0;
+    if (!this.ws) this.connect();
+  }
+
   scheduleReconnect() {
+    if (this.paused) return;
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     this.attempt = Math.min(this.attempt + 1, 10);

@@ -35,14 +35,14 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 		}
 	}
 	if (!strncasecmp(url, "wss://", 6)) {
-		snprintf(why, why_len, "wss:// is not supported: spinewatchd serves ws:// only");
+		out->tls = true;
+		auth = url + 6;
+	} else if (!strncasecmp(url, "ws://", 5)) {
+		auth = url + 5;
+	} else {
+		snprintf(why, why_len, "the URL must start with ws:// or wss://");
 		return -1;
 	}
-	if (strncasecmp(url, "ws://", 5)) {
-		snprintf(why, why_len, "the URL must start with ws://");
-		return -1;
-	}
-	auth = url + 5;
 	auth_end = auth + strcspn(auth, "/?#");
 	if (*auth_end == '#' || strchr(auth_end, '#')) {
 		snprintf(why, why_len, "a WebSocket URL has no #fragment");
@@ -80,7 +80,7 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 		return -1;
 	}
 	memcpy(out->address, host, n);
-	out->port = 80;
+	out->port = out->tls ? 443 : 80;
 	if (port) {
 		long v = 0;
 
@@ -113,6 +113,36 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 	}
 	snprintf(out->path, sizeof(out->path), "%s%s", *auth_end == '/' ? "" : "/", auth_end);
 	return 0;
+}
+
+int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, size_t len)
+{
+	unsigned char **p = in, *end;
+	char v[160];
+	int n;
+
+	if (!u->token)
+		return 0;
+	end = *p + len;
+	n = snprintf(v, sizeof(v), "Bearer %s", u->token);
+	if (n < 0 || (size_t)n >= sizeof(v))
+		return -1;
+	return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+					    (unsigned char *)v, n, p, end) ? -1 : 0;
+}
+
+void feed_url_tls(const struct feed_url *u, struct lws_context_creation_info *info,
+		  struct lws_client_connect_info *ci)
+{
+	if (!u->tls)
+		return;
+	if (info) {
+		info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		if (u->ca_file)
+			info->client_ssl_ca_filepath = u->ca_file;
+	}
+	if (ci)
+		ci->ssl_connection = LCCSCF_USE_SSL;
 }
 
 /* ---- one request ------------------------------------------------------------ */
@@ -319,7 +349,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		c->tcp_up = true;
-		return 0;
+		return feed_url_add_headers(c->req->url, wsi, in, len);
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (c->tcp_up)
@@ -428,6 +458,7 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 	info.user = &c;
 	info.gid = -1;
 	info.uid = -1;
+	feed_url_tls(req->url, &info, NULL);
 	c.ctx = lws_create_context(&info);
 	if (!c.ctx) {
 		snprintf(res->error, sizeof(res->error), "cannot set up a WebSocket client");
@@ -444,6 +475,7 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 	ci.host = req->url->host_header;
 	ci.protocol = SUBPROTOCOL;
 	ci.local_protocol_name = SUBPROTOCOL;
+	feed_url_tls(req->url, NULL, &ci);
 	if (!lws_client_connect_via_info(&ci))
 		fail(&c, "cannot connect to %s (is spinewatchd running?)", req->url_text);
 

@@ -29,16 +29,26 @@ int feed_rx_add(struct feed_rx *rx, struct lws *wsi, const void *in, size_t len,
 		const char **why);
 static inline void feed_rx_done(struct feed_rx *rx) { rx->len = 0; }
 
-/* A parsed ws://HOST[:PORT][/PATH] URL. */
+/* A parsed ws:// or wss://HOST[:PORT][/PATH] URL, and how to get in. */
 struct feed_url {
 	char address[256];     /* what to connect to: a name or an address, IPv6 without [] */
-	int port;              /* 80 when the URL names none */
+	int port;              /* 80 (443 for wss) when the URL names none */
+	bool tls;              /* wss:// */
+	const char *token;     /* sent as Authorization: Bearer; NULL for none */
+	const char *ca_file;   /* wss: trust this PEM file instead of the system's CAs */
 	char host_header[272]; /* the Host header: as in the URL */
 	char path[1024];       /* "/" when the URL names none; a query is kept */
 };
 
-/* Parse `url`: 0, or -1 with a reason for people in why (wss://, another scheme, a bad port). */
+/* Parse `url`: 0, or -1 with a reason for people in why (another scheme, a bad port). */
 int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_len);
+
+/* For LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER (in, len as given): the token. 0 if fine. */
+int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, size_t len);
+
+/* TLS for wss:// URLs: the context's and the connection's settings. */
+void feed_url_tls(const struct feed_url *u, struct lws_context_creation_info *info,
+		  struct lws_client_connect_info *ci);
 
 struct feed_request {
 	const char *url_text;        /* the URL as given, for messages */

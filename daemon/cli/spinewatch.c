@@ -70,7 +70,11 @@ struct command {
 static const char global_options_help[] =
 	"Options (before or after the command):\n"
 	"  --url URL          spinewatchd's feed (default " DEFAULT_URL ",\n"
-	"                     or $SPINEWATCH_URL); ws:// only\n"
+	"                     or $SPINEWATCH_URL); ws:// or wss://\n"
+	"  --token-file FILE  the access token, for a spinewatchd on another machine\n"
+	"                     (the first word of the file's first line that is not\n"
+	"                     a # comment); or $SPINEWATCH_TOKEN\n"
+	"  --cacert FILE      wss://: trust this certificate (e.g. self-signed)\n"
 	"  --json             print the answer as one line of JSON (for jq); tail:\n"
 	"                     gap notices become lines of its output\n"
 	"  --timeout SECONDS  give up after this long (default 10; 15 for calibrate;\n"
@@ -1206,11 +1210,43 @@ out:
 
 /* ---- the command line ------------------------------------------------------------ */
 
-enum { OPT_URL = 256, OPT_JSON, OPT_TIMEOUT, OPT_SENSOR, OPT_PAIN, OPT_STIFFNESS, OPT_NOTE,
+/* The first word of the first line of path that is not blank or a # comment. */
+static int read_token(const char *path, char *out, size_t cap, char *why, size_t why_len)
+{
+	char line[512];
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(why, why_len, "%s", strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *w = line + strspn(line, " \t");
+		size_t n = strcspn(w, " \t\r\n");
+
+		if (!n || *w == '#')
+			continue;
+		fclose(f);
+		if (n >= cap) {
+			snprintf(why, why_len, "the token is too long");
+			return -1;
+		}
+		memcpy(out, w, n);
+		out[n] = '\0';
+		return 0;
+	}
+	fclose(f);
+	snprintf(why, why_len, "no token in it");
+	return -1;
+}
+
+enum { OPT_URL = 256, OPT_TOKEN_FILE, OPT_CACERT, OPT_JSON, OPT_TIMEOUT, OPT_SENSOR, OPT_PAIN, OPT_STIFFNESS, OPT_NOTE,
        OPT_SINCE, OPT_KIND, OPT_COUNT, OPT_NO_FOLLOW };
 
 static const struct option long_options[] = {
 	{ "url", required_argument, NULL, OPT_URL },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "cacert", required_argument, NULL, OPT_CACERT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "sensor", required_argument, NULL, OPT_SENSOR },
@@ -1230,7 +1266,8 @@ int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	const struct command *cmd = NULL;
-	const char *url_from = "--url", *timeout_arg = NULL;
+	const char *url_from = "--url", *timeout_arg = NULL, *token_file = NULL, *cacert = NULL;
+	static char token[160];
 	bool help = false, version = false;
 	char why[160], **args;
 	int c, nargs;
@@ -1239,6 +1276,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_URL: o.url_text = optarg; break;
+		case OPT_TOKEN_FILE: token_file = optarg; break;
+		case OPT_CACERT: cacert = optarg; break;
 		case OPT_JSON: o.json = true; break;
 		case OPT_TIMEOUT: timeout_arg = optarg; break;
 		case OPT_SENSOR:
@@ -1349,5 +1388,15 @@ int main(int argc, char **argv)
 	}
 	if (feed_url_parse(o.url_text, &o.url, why, sizeof(why)) < 0)
 		return usage_error(cmd, "%s '%s': %s", url_from, o.url_text, why);
+	if (token_file) {
+		if (read_token(token_file, token, sizeof(token), why, sizeof(why)) < 0)
+			return usage_error(cmd, "--token-file %s: %s", token_file, why);
+		o.url.token = token;
+	} else if (getenv("SPINEWATCH_TOKEN") && *getenv("SPINEWATCH_TOKEN")) {
+		o.url.token = getenv("SPINEWATCH_TOKEN");
+	}
+	if (o.url.token && strpbrk(o.url.token, " \t\r\n"))
+		return usage_error(cmd, "the access token has a blank in it");
+	o.url.ca_file = cacert;
 	return cmd->run(cmd, &o, args + 1);
 }

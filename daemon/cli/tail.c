@@ -451,6 +451,7 @@ static void connect_now(struct tail *t)
 	ci.protocol = SUBPROTOCOL;
 	ci.local_protocol_name = SUBPROTOCOL;
 	ci.retry_and_idle_policy = &idle_policy;
+	feed_url_tls(u, NULL, &ci);
 	wsi = lws_client_connect_via_info(&ci);
 	/* it may have failed already, in a callback from inside the call */
 	if (!t->attempt)
@@ -520,7 +521,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		if (ours)
 			t->tcp_up = true;
-		return 0;
+		return feed_url_add_headers(t->o->url, wsi, in, len);
 
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (!ours)
@@ -602,6 +603,7 @@ enum tail_status tail_run(const struct tail_options *o)
 	info.user = &t;
 	info.gid = -1;
 	info.uid = -1;
+	feed_url_tls(t.o->url, &info, NULL);
 	t.ctx = lws_create_context(&info);
 	if (!t.ctx) {
 		fputs("spinewatch: cannot set up a WebSocket client\n", stderr);

@@ -162,6 +162,41 @@ if [ -z "$summary" ]; then
 	echo "FAIL - smoke.mjs ended without a summary (exit $rc)"
 	passed=0 failed=1
 fi
+
+# the access token flow, on a second daemon that wants a token (no sensors of its own)
+CONTROL_TOKEN=browser-control-token-5e7a1c
+READ_TOKEN=browser-read-token-9b2d4f00
+printf '%s control\n%s read\n' "$CONTROL_TOKEN" "$READ_TOKEN" >"$TMP/tokens"
+chmod 600 "$TMP/tokens"
+printf '[access]\ntoken_file = %s\nloopback = none\n[sensors]\ndiscovery = off\nallow = 0A:0B:0C:0D:0E:0F\n' \
+	"$TMP/tokens" >"$TMP/access.conf"
+PORT2=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') \
+	|| fail_setup "could not find a free port"
+"$DAEMON" --config "$TMP/access.conf" --state-dir "$TMP/state2" --listen "127.0.0.1:$PORT2" \
+	--web-root "$ROOT/web" -v >"$TMP/daemon2.log" 2>&1 &
+PIDS+=($!)
+DAEMON2_PID=$!
+port2_open() {
+	alive "$DAEMON2_PID" || { show_logs; fail_setup "the second daemon exited"; }
+	(exec 3<>"/dev/tcp/127.0.0.1/$PORT2") 2>/dev/null
+}
+wait_for 15 "the second daemon to listen on 127.0.0.1:$PORT2" port2_open
+(cd "$HERE" && timeout 90 node access.mjs "http://127.0.0.1:$PORT2/" --out "$SHOTS" \
+	--token "$CONTROL_TOKEN" --read-token "$READ_TOKEN") | tee "$TMP/access.out"
+rc2=${PIPESTATUS[0]}
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$TMP/access.out" | tail -n 1)
+if [ -z "$summary" ]; then
+	echo "FAIL - access.mjs ended without a summary (exit $rc2)"
+	failed=$((failed + 1))
+else
+	p2=${summary%% passed*}
+	f2=${summary#*passed, }
+	f2=${f2%% failed}
+	passed=$((passed + p2))
+	failed=$((failed + f2))
+fi
+[ "$rc2" -ne 0 ] && [ "${f2:-1}" -eq 0 ] && failed=$((failed + 1))
+
 if alive "$(daemon_pid)"; then
 	echo "ok   - the daemon is still running after the test"
 	passed=$((passed + 1))

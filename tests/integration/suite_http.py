@@ -516,7 +516,7 @@ async def t_large(env):
     # a client that asks for a big answer and does not read it, 8 others reading big answers,
     # and meanwhile the feed delivers a crack at once and small answers come quickly
     stalled = socket.create_connection(('127.0.0.1', env.port))
-    stalled.sendall(b'GET /api/v1/events?limit=1000 HTTP/1.1\r\nHost: x\r\n'
+    stalled.sendall(b'GET /api/v1/events?limit=1000 HTTP/1.1\r\nHost: localhost\r\n'
                     b'Connection: close\r\n\r\n')
     readers = [asyncio.to_thread(request, env.port, f'/api/v1/events?since={i}&limit=1000')
                for i in range(8)]
@@ -759,11 +759,11 @@ async def t_hostile(env):
         code = 405
     check(code == 405, f'POST with a 200 KB body: {code}')
     # raw bytes: a NUL in a parameter, an enormous URL, garbage, a request cut short
-    for raw in (b'GET /api/v1/events?since=1%00 HTTP/1.1\r\nHost: x\r\n\r\n',
-                b'GET /api/v1/events?' + b'a=1&' * 4000 + b' HTTP/1.1\r\nHost: x\r\n\r\n',
-                b'GET /api/v1/events?sensor=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n',
+    for raw in (b'GET /api/v1/events?since=1%00 HTTP/1.1\r\nHost: localhost\r\n\r\n',
+                b'GET /api/v1/events?' + b'a=1&' * 4000 + b' HTTP/1.1\r\nHost: localhost\r\n\r\n',
+                b'GET /api/v1/events?sensor=\xff\xfe HTTP/1.1\r\nHost: localhost\r\n\r\n',
                 b'\x00\x01\x02 garbage\r\n\r\n',
-                b'GET /api/v1/events?limit=5 HTTP/1.1\r\nHost: x\r\n'):
+                b'GET /api/v1/events?limit=5 HTTP/1.1\r\nHost: localhost\r\n'):
         with socket.create_connection(('127.0.0.1', env.port), timeout=5) as s:
             try:   # the daemon may answer and close before all of it is sent
                 s.sendall(raw)

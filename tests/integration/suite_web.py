@@ -92,3 +92,20 @@ async def t_dashboard_files(env):
                  '/vendor/chart.js/nope.mjs', '/vendor/chart.jsx', '/../../etc/passwd'):
         status, _, body = get(env.port, path)
         check(status >= 400 and b'root:' not in body, f'GET {path} -> {status}')
+
+    # security headers on the page, and on a file
+    for path in ('/', '/app.js', '/favicon.svg'):
+        status, headers, _ = get(env.port, path)
+        check(status == 200 and headers.get('x-content-type-options') == 'nosniff' and
+              headers.get('x-frame-options', '').upper() == 'DENY' and
+              headers.get('referrer-policy') == 'no-referrer' and
+              "frame-ancestors 'none'" in headers.get('content-security-policy', ''),
+              f'GET {path}: security headers {headers}')
+    status, headers, _ = get(env.port, '/favicon.svg')
+    check(mime(headers) == 'image/svg+xml', f'favicon.svg as {headers.get("content-type")!r}')
+    # no directory listings, encoded or doubled slashes included
+    for path in ('/vendor/chart.js/', '/vendor/chart.js/chunks/', '/vendor/', '//etc/',
+                 '/vendor/chart.js/chunks%2f'):
+        status, headers, body = get(env.port, path)
+        check(status >= 300 and b'helpers.segment' not in body and b'Index of' not in body,
+              f'GET {path} -> {status}: {body[:80]!r}')

@@ -246,7 +246,8 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error("[server]\nlisten = 127.0.0.1:1\nfoo = 1\n", 3, "unknown key 'foo' in [server]");
 	expect_error("[posture]\n\n[sparks]\nx = 1\n", 4,
-		     "unknown section [sparks] (known: server, sensors, posture, cracks, alerts, mqtt)");
+		     "unknown section [sparks] (known: server, sensors, posture, cracks, alerts, "
+		     "access, mqtt)");
 	expect_error("threshold_deg = 3\n", 1, "'threshold_deg' is outside any [section]");
 	expect_error("[posture]\nthreshold_deg = 15\nthreshold_deg = 16\n", 3,
 		     "[posture] threshold_deg is set twice");

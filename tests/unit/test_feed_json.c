@@ -588,6 +588,35 @@ static void test_id_escaped_echoed(void **state)
 	expect_cmd_error(msg, "bad-command", "null");
 }
 
+/* Nesting is capped before parsing: depth 4 parses, depth 5 is refused unparsed; brackets inside strings do not count. */
+static void test_command_depth_cap(void **state)
+{
+	const char *four = "{\"type\":\"ping\",\"id\":1,\"x\":[[[1]]]}";
+	const char *five = "{\"type\":\"ping\",\"id\":1,\"x\":[[[[1]]]]}";
+	const char *strings = "{\"type\":\"ping\",\"id\":\"[[[[[[{{{{\\\"[[[[\"}";
+	struct feed_command cmd;
+	const char *code, *message;
+	char deep[4096];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(feed_parse_command(four, strlen(four), &cmd, &code, &message), 0);
+	assert_int_equal(cmd.type, FEED_CMD_PING);
+	assert_int_equal(feed_parse_command(five, strlen(five), &cmd, &code, &message), -1);
+	assert_string_equal(code, "bad-command");
+	assert_string_equal(message, "the message nests deeper than 4 levels");
+	assert_int_equal(feed_parse_command(strings, strlen(strings), &cmd, &code, &message), 0);
+	assert_int_equal(cmd.type, FEED_CMD_PING);
+	/* 2000 levels: refused as quickly */
+	for (i = 0; i < 2000; i++)
+		deep[n++] = '[';
+	for (i = 0; i < 2000; i++)
+		deep[n++] = ']';
+	assert_int_equal(feed_parse_command(deep, n, &cmd, &code, &message), -1);
+	assert_string_equal(message, "the message nests deeper than 4 levels");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +627,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_small_buffer_fails),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_reals_rounded),
+		cmocka_unit_test(test_command_depth_cap),
 	};
 
 	if (argc > 1)
