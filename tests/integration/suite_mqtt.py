@@ -589,3 +589,34 @@ async def t_junk(env):
     async with await Feed.open(env.port) as f:
         await f.next(what='hello')
         await feed_cracks(env, f, [971])
+
+
+@test('mqtt-settings-as-documented', bluez_at_start=False)
+async def t_settings(env):
+    """The README's [mqtt] example passes --check-config (its commented TLS and login lines
+    too, once uncommented); settings that cannot work are refused with the reason."""
+    with open(os.path.join(env.repo, 'README.md')) as fh:
+        readme = fh.read()
+    section = readme[readme.index('\n## Several rooms, one view'):]
+    section = section[:section.find('\n## ', 1)]
+    ini = section[section.index('```ini\n') + 7:]
+    ini = ini[:ini.index('```')]
+    check('[mqtt]' in ini and 'enabled = true' in ini, f'the README\'s MQTT settings: {ini!r}')
+
+    def check_config(text):
+        conf = os.path.join(env.tmpdir, 'check.conf')
+        with open(conf, 'w') as fh:
+            fh.write(text)
+        p = subprocess.run([env.binary, '--config', conf, '--check-config'], capture_output=True,
+                           text=True, timeout=10)
+        return p.returncode, p.stderr
+    rc, err = check_config(ini)
+    check(rc == 0, f'the README\'s MQTT settings: {rc} {err!r}')
+    rc, err = check_config(re.sub(r'(?m)^#(\w+ = )', r'\1', ini))
+    check(rc == 0, f'the README\'s MQTT settings, all uncommented: {rc} {err!r}')
+    for text, why in (('[mqtt]\nenabled = true\npassword = x\n', 'a password needs a username'),
+                      ('[mqtt]\nenabled = true\nhost =\n', 'host must be set'),
+                      ('[mqtt]\ntopic_prefix = a/+/b\n', 'is not a topic prefix'),
+                      ('[mqtt]\nenabled = true\ncert_file = /c.pem\n', 'go together')):
+        rc, err = check_config(text)
+        check(rc == 1 and why in err, f'{text!r}: {rc} {err!r}')
