@@ -393,6 +393,7 @@ static void publish_event(struct mqtt *m, uint64_t seq, const char *json, size_t
 struct backlog {
 	struct mqtt *m;
 	long got;
+	uint64_t first;
 };
 
 static void backlog_one(void *user, uint64_t seq, const char *json, size_t len)
@@ -405,35 +406,48 @@ static void backlog_one(void *user, uint64_t seq, const char *json, size_t len)
 	if (seq != m->cursor + 1)
 		log_warn("mqtt: events %llu..%llu are no longer kept; not published",
 			 (unsigned long long)m->cursor + 1, (unsigned long long)seq - 1);
+	if (!b->got++)
+		b->first = seq;
 	publish_event(m, seq, json, len);
-	b->got++;
 }
 
-/* Events the ring no longer holds, from the history database. */
-static void publish_backlog(struct mqtt *m, const struct ring_gap *gap)
+/*
+ * Events the ring no longer holds, from the history database. False when
+ * the database could not be read: nothing is skipped, the pump tries again
+ * a little later.
+ */
+static bool publish_backlog(struct mqtt *m, const struct ring_gap *gap)
 {
-	struct backlog b = { m, 0 };
-	long r = -1;
+	struct backlog b = { m, 0, 0 };
+	long r = 0;
 
 	if (m->src.history)
 		r = history_query_events(m->src.history, &(struct history_query){
 			.since = m->cursor, .before = gap->to + 1,
 			.limit = MQTT_WINDOW - m->win_n }, backlog_one, &b);
-	if (b.got > 0)
-		log_debug("mqtt: events %llu..%llu from the history database (the ring holds no more)",
-			  (unsigned long long)(m->cursor - (uint64_t)b.got + 1),
-			  (unsigned long long)m->cursor);
-	if (r < 0 || b.got == 0) {
-		log_warn("mqtt: events %llu..%llu are no longer kept; not published",
-			 (unsigned long long)m->cursor + 1, (unsigned long long)gap->to);
-		/* nothing in flight for them: they count as done */
-		if (m->win_n == 0 && m->acked < gap->to) {
-			m->acked = gap->to;
-			if (!m->save.armed)
-				loop_timer_start(&m->save, MQTT_SAVE_DELAY_MS);
-		}
-		m->cursor = gap->to;
+	if (r < 0 && b.got == 0) {
+		log_rl(&m->rl_event, LOG_WARNING, "mqtt: cannot read events %llu..%llu from the "
+		       "history database; trying again", (unsigned long long)m->cursor + 1,
+		       (unsigned long long)gap->to);
+		if (!m->pump.armed)
+			loop_timer_start(&m->pump, MQTT_HISTORY_RETRY_MS);
+		return false;
 	}
+	if (b.got > 0) {
+		log_debug("mqtt: events %llu..%llu from the history database (the ring holds no "
+			  "more)", (unsigned long long)b.first, (unsigned long long)m->cursor);
+		return true;
+	}
+	log_warn("mqtt: events %llu..%llu are no longer kept; not published",
+		 (unsigned long long)m->cursor + 1, (unsigned long long)gap->to);
+	/* nothing in flight for them: they count as done */
+	if (m->win_n == 0 && m->acked < gap->to) {
+		m->acked = gap->to;
+		if (!m->save.armed)
+			loop_timer_start(&m->save, MQTT_SAVE_DELAY_MS);
+	}
+	m->cursor = gap->to;
+	return true;
 }
 
 static void publish_live(struct mqtt *m)
@@ -492,8 +506,8 @@ static void pump(struct mqtt *m)
 			break;
 		if (r == RING_DATA)
 			publish_event(m, cur, (const char *)data, len);
-		else
-			publish_backlog(m, &gap);
+		else if (!publish_backlog(m, &gap))
+			return;
 	}
 	/* stopped by the budget with room left: carry on next turn */
 	if (!m->broken && m->win_n < MQTT_WINDOW &&

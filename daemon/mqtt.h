@@ -32,6 +32,7 @@
 #define MQTT_STABLE_MS 10000           /* a connection this old resets the backoff when lost */
 #define MQTT_SAVE_DELAY_MS 1000        /* the acknowledged seq is written at most this late */
 #define MQTT_STATS_DELAY_MS 2000       /* a changed per-day record goes out this late */
+#define MQTT_HISTORY_RETRY_MS 1000     /* the history database could not be read */
 #define MQTT_STATE_FILE "mqtt.state"
 
 struct mqtt;
