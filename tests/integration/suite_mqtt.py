@@ -36,7 +36,7 @@ class Broker:
     """mosquitto on 127.0.0.1:port with its own config (anonymous, persistence on every change so
     that a SIGKILL keeps the reader's session), stopped by PID."""
 
-    def __init__(self, tmpdir, port=None, auth=False, tls=None):
+    def __init__(self, tmpdir, port=None, auth=False, tls=None, client_cert=False):
         self.port = port or free_port()
         self.dir = os.path.join(tmpdir, 'broker')
         os.makedirs(self.dir, exist_ok=True)
@@ -50,6 +50,8 @@ class Broker:
         if tls:    # certificates in that directory (see tls_broker)
             access += (f'cafile {tls}/ca.pem\ncertfile {tls}/server.pem\n'
                        f'keyfile {tls}/server.key\n')
+            if client_cert:
+                access += 'require_certificate true\n'
         with open(self.conf, 'w') as f:
             f.write(f'listener {self.port} 127.0.0.1\n{access}'
                     f'persistence true\npersistence_location {self.dir}/\n'
@@ -497,8 +499,9 @@ async def t_password(env):
                             20, 'a connection with the right password')
 
 
-def tls_broker(env):
-    """A broker speaking TLS only, with a certificate from a CA made for the test."""
+def tls_broker(env, client_cert=False):
+    """A broker speaking TLS only, with a certificate from a CA made for the test; with
+    client_cert it also wants the client's certificate (from the same CA)."""
     d = os.path.join(env.tmpdir, 'tls')
     os.makedirs(d)
 
@@ -513,11 +516,18 @@ def tls_broker(env):
         f.write('subjectAltName=DNS:localhost,IP:127.0.0.1\n')
     ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
         '-CAcreateserial', '-days', '2', '-extfile', 'ext', '-out', 'server.pem')
+    extra = f'ca_file = {d}/ca.pem\n'
+    if client_cert:
+        ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=hub', '-keyout',
+            'client.key', '-out', 'client.csr')
+        ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+            '-CAcreateserial', '-days', '2', '-out', 'client.pem')
+        extra += f'cert_file = {d}/client.pem\nkey_file = {d}/client.key\n'
     for name in os.listdir(d):
         os.chmod(os.path.join(d, name), 0o644)
-    env.broker = Broker(env.tmpdir, tls=d)
+    env.broker = Broker(env.tmpdir, tls=d, client_cert=client_cert)
     env.cleanups.append(env.broker.stop)
-    mqtt_config(env, env.broker.port, f'ca_file = {d}/ca.pem\n')
+    mqtt_config(env, env.broker.port, extra)
 
 
 @test('mqtt-tls', daemon_args=CONF, prepare=tls_broker)
@@ -526,6 +536,23 @@ async def t_tls(env):
     await asyncio.to_thread(wait_until, lambda: 'mqtt: connected to' in env.daemon.stderr_text(),
                             15, 'a TLS connection')
     check('(TLS)' in env.daemon.stderr_text(), 'the log says TLS')
+
+
+@test('mqtt-tls-client-certificate', daemon_args=CONF,
+      prepare=lambda env: tls_broker(env, client_cert=True))
+async def t_tls_client(env):
+    await daemon_still_works(env)
+    await asyncio.to_thread(wait_until, lambda: 'mqtt: connected to' in env.daemon.stderr_text(),
+                            15, 'a TLS connection with a client certificate')
+    log = open(os.path.join(env.broker.dir, 'mosquitto.log')).read()
+    check('as spinewatch-' in log, f'the broker saw the hub connect: {log[-800:]}')
+    # the broker does insist: a client without a certificate is turned away
+    d = os.path.join(env.tmpdir, 'tls')
+    p = await asyncio.to_thread(subprocess.run, [
+        'mosquitto_sub', '-h', '127.0.0.1', '-p', str(env.broker.port), '--cafile',
+        f'{d}/ca.pem', '-t', 'spinewatch/#', '-C', '1', '-W', '3'], capture_output=True,
+        timeout=10)
+    check(p.returncode != 0, f'a client without a certificate got in: {p.returncode}')
 
 
 JUNK = [
