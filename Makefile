@@ -212,20 +212,23 @@ FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_OPTS          ?=
 FUZZ               := $(BUILD)/fuzz
 FUZZ_CFLAGS        := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_TARGETS := spine_profile microbit thingy52 feed_command feed_filter http_query config
+FUZZ_TARGETS := spine_profile microbit thingy52 feed_command feed_filter http_query config access
 FUZZ_SRC_spine_profile := protocol/spine_profile.c
 FUZZ_SRC_microbit      := protocol/microbit.c protocol/spine_profile.c
 FUZZ_SRC_thingy52      := protocol/thingy52.c
 FUZZ_SRC_feed_command  := protocol/feed_json.c
 FUZZ_SRC_feed_filter   := protocol/feed_json.c
-FUZZ_SRC_config        := daemon/config.c daemon/alerts.c daemon/backoff.c daemon/bluez.c \
+FUZZ_SRC_access        := daemon/access.c
+FUZZ_SRC_config        := daemon/config.c daemon/access.c daemon/alerts.c daemon/backoff.c daemon/bluez.c \
 	daemon/bluez_agent.c daemon/breaks.c daemon/cracks.c daemon/dbus_util.c daemon/detector.c \
 	daemon/log.c daemon/loop.c protocol/microbit.c protocol/profiles.c protocol/thingy52.c \
 	daemon/mqtt_config.c protocol/mqtt_topics.c
 FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c \
-	daemon/alert_hook.c daemon/calibration.c daemon/feed.c daemon/history.c daemon/metrics.c \
+	daemon/alert_hook.c daemon/calibration.c daemon/feed.c daemon/gate.c daemon/history.c \
+	daemon/metrics.c \
 	daemon/ring.c daemon/sensors.c daemon/stats.c daemon/stats_keeper.c daemon/store.c \
 	protocol/feed_json.c protocol/spine_profile.c
+FUZZ_LIBS_access        :=
 FUZZ_LIBS_spine_profile :=
 FUZZ_LIBS_microbit      :=
 FUZZ_LIBS_thingy52      :=
