@@ -13,7 +13,7 @@ ASAN    := $(BUILD)/asan
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
-	python3-dbusmock python3-websockets chromium libjs-chart.js \
+	python3-dbusmock python3-websockets chromium libjs-chart.js sox \
 	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl \
 	clang libclang-rt-14-dev
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
@@ -56,7 +56,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 
-.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean \
+.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke bench-audio browser clean \
 	install uninstall install-check service fuzz fuzz-smoke fuzz-build
 .DEFAULT_GOAL := all
 
@@ -83,6 +83,10 @@ $(BUILD)/spinewatch: $(CLI_OBJ)
 
 $(ASAN)/spinewatch: $(CLI_OBJ_ASAN)
 	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -o $@ $^ $(CLI_LDLIBS)
+
+# the audio crack detector's test set: labelled audio and its scoring (tests/audio/)
+AUDIO_TEST_SRC := tests/audio/audiogen.c tests/audio/audioeval.c
+$(BUILD)/tests/test_audio_cracks $(ASAN)/tests/test_audio_cracks: $(AUDIO_TEST_SRC)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -124,12 +128,22 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
 
 # Benchmarks print figures; they assert nothing about them.
-bench: $(BUILD)/spinewatchd
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(BUILD)/bench/audio_cracks
 
 # A short run in `make check`, so the benchmark keeps working.
-bench-smoke: $(BUILD)/spinewatchd
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(BUILD)/bench/audio_cracks --per-class 2
+
+# Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
+bench-audio: $(BUILD)/bench/audio_cracks
+	$(BUILD)/bench/audio_cracks
+
+$(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL)
 
 browser: $(BUILD)/spinewatchd
 	tests/browser/run.sh $(BUILD)/spinewatchd
