@@ -233,8 +233,9 @@ FUZZ_SRC_feed_command  := protocol/feed_json.c
 FUZZ_SRC_feed_filter   := protocol/feed_json.c
 FUZZ_SRC_config        := daemon/config.c daemon/alerts.c daemon/backoff.c daemon/bluez.c \
 	daemon/bluez_agent.c daemon/breaks.c daemon/cracks.c daemon/dbus_util.c daemon/detector.c \
-	daemon/log.c daemon/loop.c protocol/microbit.c protocol/profiles.c protocol/thingy52.c
-FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c \
+	daemon/log.c daemon/loop.c protocol/microbit.c protocol/profiles.c protocol/thingy52.c \
+	protocol/thingy52_sound.c
+FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c daemon/audio_cracks.c \
 	daemon/alert_hook.c daemon/calibration.c daemon/feed.c daemon/history.c daemon/metrics.c \
 	daemon/ring.c daemon/sensors.c daemon/stats.c daemon/stats_keeper.c daemon/store.c \
 	protocol/feed_json.c protocol/spine_profile.c
