@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define BLOCK 16                      /* 1 ms */
+#define DC_POLE 0.992                 /* DC blocker: -3 dB at about 20 Hz */
 #define GBLOCK 8                      /* 1 ms blocks in a grind block (8 ms) */
 #define MS(n) ((uint64_t)(n) * (AUDIO_CRACKS_RATE_HZ / 1000))
 #define FULL_SCALE2 (32768.0 * 32768.0)
@@ -187,7 +188,7 @@ static void classify(struct audio_cracks *d, struct audio_transient *t)
 static void cluster_close(struct audio_cracks *d)
 {
 	struct audio_crack c;
-	unsigned i, npop = 0, nclick = 0, loud = 0;
+	unsigned i, npop = 0, nclick = 0, loud = 0, first = d->ncl;
 	uint64_t end = 0;
 	bool train = d->cl_overflow;
 
@@ -195,24 +196,28 @@ static void cluster_close(struct audio_cracks *d)
 		const struct audio_transient *t = &d->cl[i];
 
 		train |= t->long_ || t->lowfreq;
+		if (t->weak)
+			continue;
+		if (first == d->ncl)
+			first = i;
 		npop += !t->click;
 		nclick += t->click;
 		if (t->end > end)
 			end = t->end;
-		if (t->peak > d->cl[loud].peak)
+		if (t->peak > d->cl[loud].peak || d->cl[loud].weak)
 			loud = i;
 	}
 	if (d->ncl && d->cl[d->ncl - 1].onset - d->cl[0].onset > MS(AUDIO_CRACKS_BURST_MS))
 		train = true;
-	if (train || !d->ncl) {
-		d->stats.trains += d->ncl > 0;
-	} else {
+	if (train) {
+		d->stats.trains++;
+	} else if (first < d->ncl) {   /* not only weak ones */
 		memset(&c, 0, sizeof(c));
-		c.onset = d->cl[0].onset;
+		c.onset = d->cl[first].onset;
 		c.kind = npop >= nclick ? SPINE_CRACK_POP : SPINE_CRACK_CLICK;
 		c.dbfs = dbfs(d->cl[loud].peak, (double)MS(2));
 		c.duration_ms = (unsigned)((end - c.onset) / MS(1));
-		c.count = c.kind == SPINE_CRACK_POP ? d->ncl : 1;
+		c.count = c.kind == SPINE_CRACK_POP ? npop + nclick : 1;
 		c.freq_hz = d->cl[loud].freq_hz;
 		push(d, &c);
 	}
@@ -233,7 +238,8 @@ static void transient_end(struct audio_cracks *d, uint64_t end)
 	 * cluster from being one (a syllable, a footstep) */
 	t->lowfreq = t->hf_peak < HF_SHARE * (t->peak - d->floor_a2);
 	d->stats.lowfreq += t->lowfreq;
-	if (!t->long_ && !t->lowfreq && d->classified < CLASSIFY_PER_FRAME) {
+	t->weak = t->hf_peak + d->floor_hf <= d->floor_hf * db_ratio(AUDIO_CRACKS_ON_DB);
+	if (!t->long_ && !t->lowfreq && !t->weak && d->classified < CLASSIFY_PER_FRAME) {
 		d->classified++;
 		classify(d, t);
 	}
@@ -258,7 +264,7 @@ static void transient_block(struct audio_cracks *d)
 		return;
 	}
 	if (!d->in_tr) {
-		if (e2 > fl * db_ratio(AUDIO_CRACKS_ON_DB) && d->pos >= d->blank_until) {
+		if (e2 > fl * db_ratio(AUDIO_CRACKS_WEAK_DB) && d->pos >= d->blank_until) {
 			d->in_tr = true;
 			memset(&d->tr, 0, sizeof(d->tr));
 			/* did it start in the previous block? */
@@ -479,9 +485,13 @@ static void block_end(struct audio_cracks *d)
 void audio_cracks_feed(struct audio_cracks *d, const int16_t *pcm, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		double x = pcm[i], h, l;
+		/* DC and rumble below ~20 Hz are no sound of a joint: blocked first */
+		double x = pcm[i] - d->dc_x + DC_POLE * d->dc_y, h, l;
 
-		d->ring[d->pos % AUDIO_CRACKS_RING] = pcm[i];
+		d->dc_x = pcm[i];
+		d->dc_y = x;
+
+		d->ring[d->pos % AUDIO_CRACKS_RING] = (float)x;
 		h = biquad(&d->hp, x);
 		l = biquad(&d->lp2, biquad(&d->lp1, x));
 		d->b_hf += h * h;

@@ -10,8 +10,10 @@
  *  - Transients (pops, clicks): the energy above 1 kHz in 2 ms windows,
  *    every 1 ms, against an adaptive noise floor (the mean of the windows
  *    that are not outliers, falling fast and rising slowly). A transient
- *    starts AUDIO_CRACKS_ON_DB above the floor and ends below
- *    AUDIO_CRACKS_OFF_DB. Short ones (at most AUDIO_CRACKS_SHORT_MS) are
+ *    starts AUDIO_CRACKS_WEAK_DB above the floor and ends below
+ *    AUDIO_CRACKS_OFF_DB; only one that peaks AUDIO_CRACKS_ON_DB above it can
+ *    be a crack, a weaker one (a keystroke lost in the noise) only makes a
+ *    cluster longer. Short ones (at most AUDIO_CRACKS_SHORT_MS) are
  *    classified from a 128-point spectrum of 8 ms from their onset: energy
  *    spread over 1-8 kHz is a pop, energy in a narrow peak a click.
  *  - Bursts and trains: transients less than AUDIO_CRACKS_QUIET_MS apart
@@ -43,7 +45,8 @@
 #include "spine_profile.h"
 
 #define AUDIO_CRACKS_RATE_HZ 16000
-#define AUDIO_CRACKS_ON_DB 5.0       /* transient onset above the floor */
+#define AUDIO_CRACKS_ON_DB 6.0       /* a crack's transient peaks this far above the floor */
+#define AUDIO_CRACKS_WEAK_DB 5.0     /* a weaker one still counts towards a train */
 #define AUDIO_CRACKS_OFF_DB 2.0      /* transient end */
 #define AUDIO_CRACKS_SHORT_MS 20     /* longest pop or click */
 #define AUDIO_CRACKS_QUIET_MS 350    /* a cluster ends after this much quiet */
@@ -77,6 +80,7 @@ struct audio_transient {
 	double hf_peak;              /* largest 2 ms energy above 1 kHz over the floor */
 	bool long_;                  /* longer than AUDIO_CRACKS_SHORT_MS */
 	bool lowfreq;                /* too little of it above 1 kHz */
+	bool weak;                   /* peaked below AUDIO_CRACKS_ON_DB */
 	bool click;                  /* narrow spectral peak */
 	unsigned freq_hz;
 };
@@ -93,6 +97,7 @@ struct audio_cracks_stats {
 
 struct audio_cracks {
 	uint64_t pos;                /* samples seen (gaps included) */
+	double dc_x, dc_y;           /* DC blocker state */
 	struct audio_biquad hp, lp1, lp2;
 	/* the current 1 ms block */
 	unsigned bn;
@@ -128,7 +133,7 @@ struct audio_cracks {
 	unsigned g_since_fft;
 	double g_spec[AUDIO_CRACKS_FFT / 2 + 1];
 	/* rings */
-	int16_t ring[AUDIO_CRACKS_RING];
+	float ring[AUDIO_CRACKS_RING];  /* after the DC blocker */
 	double lf_ring[AUDIO_CRACKS_LF_RING];
 	unsigned lf_pos, lf_phase;
 	/* FFT tables and scratch */
