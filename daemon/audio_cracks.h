@@ -6,7 +6,7 @@
  * frequency) for the crack episode path (cracks.h). Pure logic: no I/O, no
  * clock, no allocation; time is the sample count.
  *
- * How it listens:
+ * How it listens (after a DC blocker, -3 dB at about 20 Hz):
  *  - Transients (pops, clicks): the energy above 1 kHz in 2 ms windows,
  *    every 1 ms, against an adaptive noise floor (the mean of the windows
  *    that are not outliers, falling fast and rising slowly). A transient
