@@ -13,7 +13,7 @@ ASAN    := $(BUILD)/asan
 # installs what is missing).
 DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
-	python3-dbusmock python3-websockets chromium libjs-chart.js \
+	python3-dbusmock python3-websockets chromium libjs-chart.js sox \
 	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl \
 	clang libclang-rt-14-dev libmosquitto-dev mosquitto mosquitto-clients
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
@@ -56,7 +56,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 
-.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke browser clean \
+.PHONY: all deps check demo unit unit-asan integration sim bench bench-smoke bench-audio browser clean \
 	install uninstall install-check service fuzz fuzz-smoke fuzz-build
 .DEFAULT_GOAL := all
 
@@ -83,6 +83,10 @@ $(BUILD)/spinewatch: $(CLI_OBJ)
 
 $(ASAN)/spinewatch: $(CLI_OBJ_ASAN)
 	$(CC) $(CFLAGS_ALL) $(SANFLAGS) -o $@ $^ $(CLI_LDLIBS)
+
+# the audio crack detector's test set: labelled audio and its scoring (tests/audio/)
+AUDIO_TEST_SRC := tests/audio/audiogen.c tests/audio/audioeval.c
+$(BUILD)/tests/test_audio_cracks $(ASAN)/tests/test_audio_cracks: $(AUDIO_TEST_SRC)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -124,12 +128,22 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
 
 # Benchmarks print figures; they assert nothing about them.
-bench: $(BUILD)/spinewatchd
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(BUILD)/bench/audio_cracks
 
 # A short run in `make check`, so the benchmark keeps working.
-bench-smoke: $(BUILD)/spinewatchd
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(BUILD)/bench/audio_cracks --per-class 2
+
+# Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
+bench-audio: $(BUILD)/bench/audio_cracks
+	$(BUILD)/bench/audio_cracks
+
+$(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL)
 
 browser: $(BUILD)/spinewatchd
 	tests/browser/run.sh $(BUILD)/spinewatchd
@@ -212,26 +226,29 @@ FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_OPTS          ?=
 FUZZ               := $(BUILD)/fuzz
 FUZZ_CFLAGS        := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_TARGETS := spine_profile microbit thingy52 feed_command feed_filter http_query config access
+FUZZ_TARGETS := spine_profile microbit thingy52 thingy52_sound feed_command feed_filter http_query config \
+	access
 FUZZ_SRC_spine_profile := protocol/spine_profile.c
 FUZZ_SRC_microbit      := protocol/microbit.c protocol/spine_profile.c
 FUZZ_SRC_thingy52      := protocol/thingy52.c
+FUZZ_SRC_thingy52_sound := protocol/thingy52_sound.c daemon/audio_cracks.c
 FUZZ_SRC_feed_command  := protocol/feed_json.c
 FUZZ_SRC_feed_filter   := protocol/feed_json.c
 FUZZ_SRC_access        := daemon/access.c
 FUZZ_SRC_config        := daemon/config.c daemon/access.c daemon/alerts.c daemon/backoff.c daemon/bluez.c \
 	daemon/bluez_agent.c daemon/breaks.c daemon/cracks.c daemon/dbus_util.c daemon/detector.c \
 	daemon/log.c daemon/loop.c protocol/microbit.c protocol/profiles.c protocol/thingy52.c \
-	daemon/mqtt_config.c protocol/mqtt_topics.c
+	daemon/mqtt_config.c protocol/mqtt_topics.c protocol/thingy52_sound.c
 FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c \
-	daemon/alert_hook.c daemon/calibration.c daemon/feed.c daemon/gate.c daemon/history.c \
-	daemon/metrics.c \
+	daemon/alert_hook.c daemon/audio_cracks.c daemon/calibration.c daemon/feed.c daemon/gate.c \
+	daemon/history.c daemon/metrics.c \
 	daemon/ring.c daemon/sensors.c daemon/stats.c daemon/stats_keeper.c daemon/store.c \
 	protocol/feed_json.c protocol/spine_profile.c
 FUZZ_LIBS_access        :=
 FUZZ_LIBS_spine_profile :=
 FUZZ_LIBS_microbit      :=
 FUZZ_LIBS_thingy52      :=
+FUZZ_LIBS_thingy52_sound :=
 FUZZ_LIBS_feed_command   = $(shell pkg-config --libs jansson 2>/dev/null)
 FUZZ_LIBS_feed_filter    = $(shell pkg-config --libs jansson 2>/dev/null)
 FUZZ_LIBS_config         = $(LDLIBS_ALL)

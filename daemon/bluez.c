@@ -35,6 +35,7 @@
 #include "log.h"
 #include "microbit.h"
 #include "thingy52.h"
+#include "thingy52_sound.h"
 
 #define BLUEZ_SERVICE "org.bluez"
 #define IFACE_ADAPTER "org.bluez.Adapter1"
@@ -57,7 +58,7 @@
 
 enum sub_state { SUB_NONE, SUB_PENDING, SUB_ACQUIRED, SUB_NOTIFYING };
 enum call_tag { TAG_ACQUIRE = 1, TAG_START, TAG_WRITE_PERIOD, TAG_READ_PERIOD,
-		TAG_READ_CONFIG, TAG_WRITE_CONFIG };
+		TAG_READ_CONFIG, TAG_WRITE_CONFIG, TAG_READ_SOUND, TAG_WRITE_SOUND };
 
 struct bz_adapter {
 	struct bluez *bz;
@@ -87,6 +88,7 @@ struct bz_device {
 	bool connected, resolved, paired, trusted;
 	bool unsupported;         /* resolved without any supported GATT service */
 	bool connect_pending, pair_pending, config_started;
+	bool sound_config_started;    /* the Thingy's microphone set to ADPCM */
 	bool got_data;            /* a notification since this connection's subscribe */
 	unsigned link;            /* bumped on every link loss: tags subscribe calls */
 	bool retry_due;
@@ -684,6 +686,10 @@ static void subscribe_reply(struct du_call *cl, DBusMessage *r)
 		c->sub = SUB_ACQUIRED;
 		d->notify = "acquire";
 		log_debug("bluez: acquired notify socket of %s (mtu %u)", c->path, mtu);
+		if (c->role == SW_CHAR_THINGY_MIC && mtu < THINGY52_MIC_MIN_MTU)
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: ATT MTU %u is below the %u a "
+			       "microphone frame needs; its frames arrive cut short and are rejected",
+			       d->address, (unsigned)mtu, (unsigned)THINGY52_MIC_MIN_MTU);
 	} else if (!err || (!acquire && is_error(err, ERR("InProgress")))) {
 		/* InProgress: our session is already being set up by BlueZ */
 		c->sub = SUB_NOTIFYING;
@@ -773,15 +779,17 @@ static void config_reply(struct du_call *cl, DBusMessage *r)
 	if (err) {
 		if (is_auth_error(err, true) && !d->paired) {
 			d->config_started = false;   /* again after pairing */
+			d->sound_config_started = false;
 			device_pair(d, err);
 			return;
 		}
 		log_rl(&bz->rl_call, LOG_WARNING, "bluez: %s on %s failed: %s %s",
-		       cl->tag == TAG_WRITE_PERIOD || cl->tag == TAG_WRITE_CONFIG ?
+		       cl->tag == TAG_WRITE_PERIOD || cl->tag == TAG_WRITE_CONFIG ||
+		       cl->tag == TAG_WRITE_SOUND ?
 		       "WriteValue" : "ReadValue", c->path, err, du_error_text(r));
 		return;   /* the sensor streams at its own rate */
 	}
-	if (cl->tag == TAG_READ_PERIOD || cl->tag == TAG_READ_CONFIG) {
+	if (cl->tag == TAG_READ_PERIOD || cl->tag == TAG_READ_CONFIG || cl->tag == TAG_READ_SOUND) {
 		if (!dbus_message_iter_init(r, &it) || !du_var_bytes(&it, &data, &len)) {
 			log_rl(&bz->rl_bad, LOG_WARNING, "bluez: ReadValue %s: not a byte array",
 			       c->path);
@@ -832,18 +840,48 @@ static void config_reply(struct du_call *cl, DBusMessage *r)
 		d->period_ms = d->asked_period_ms;
 		log_info("sensor %s: motion processing at %u ms per sample", d->address, d->period_ms);
 		break;
+	case TAG_READ_SOUND: {
+		struct thingy52_sound_config sc;
+		uint8_t out[THINGY52_SOUND_CONFIG_LEN];
+
+		if (thingy52_sound_config_decode(data, (size_t)len, &sc) == THINGY52_SOUND_ERR_LENGTH) {
+			log_rl(&bz->rl_bad, LOG_WARNING, "sensor %s: sound configuration is %d bytes; "
+			       "its microphone mode is left alone", d->address, len);
+			break;
+		}
+		if (sc.mic_mode == THINGY52_MIC_MODE_ADPCM &&
+		    sc.speaker_mode >= THINGY52_SPEAKER_MODE_MIN &&
+		    sc.speaker_mode <= THINGY52_SPEAKER_MODE_MAX) {
+			log_info("sensor %s: microphone streams ADPCM", d->address);
+			break;
+		}
+		thingy52_sound_config_for_adpcm(&sc);
+		if (thingy52_sound_config_encode(&sc, out) != THINGY52_SOUND_OK ||
+		    !send_gatt_cb(d, c, out, sizeof(out), TAG_WRITE_SOUND))
+			log_rl(&bz->rl_call, LOG_ERR, "bluez: cannot write %s", c->path);
+		break;
+	}
+	case TAG_WRITE_SOUND:
+		log_info("sensor %s: microphone set to ADPCM", d->address);
+		break;
 	default:
 		break;
 	}
 	device_report(d);
 }
 
-/* Once per connection: ask the sensor for the configured sample period. */
+/* Once per connection: ask the sensor for the configured sample period,
+ * and a Thingy's microphone for ADPCM. */
 static void device_configure(struct bz_device *d)
 {
 	struct bz_char *c;
 	uint8_t buf[2];
 
+	if (!d->sound_config_started && (c = device_char(d, SW_CHAR_THINGY_SOUND_CONFIG))) {
+		d->sound_config_started = true;
+		if (!send_gatt_cb(d, c, NULL, 0, TAG_READ_SOUND))
+			log_rl(&d->bz->rl_call, LOG_ERR, "bluez: cannot read %s", c->path);
+	}
 	if (d->config_started)
 		return;
 	if ((c = device_char(d, SW_CHAR_MICROBIT_PERIOD))) {
@@ -1019,6 +1057,7 @@ static void device_link_down(struct bz_device *d)
 		}
 	d->got_data = false;
 	d->config_started = false;
+	d->sound_config_started = false;
 	d->notify = NULL;
 	loop_timer_cancel(&d->resolve);
 }

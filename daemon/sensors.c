@@ -12,6 +12,8 @@
 #include "log.h"
 #include "spine_profile.h"
 #include "thingy52.h"
+#include "thingy52_sound.h"
+#include "audio_cracks.h"
 #include "alert_center.h"
 #include "cracks.h"
 #include "history.h"
@@ -37,6 +39,8 @@ struct sensor {
 	struct detector det;
 	struct breaks brk;
 	struct cracks cracks;       /* crack reports -> episodes and patterns */
+	struct thingy52_adpcm adpcm;   /* microphone frames -> samples */
+	struct audio_cracks *audio; /* samples -> crack reports; made at the first frame */
 	struct loop_timer crack_timer;
 	struct calibration calib;   /* a capture asked for by a client */
 	bool calibrating;
@@ -208,6 +212,7 @@ void sensors_free(struct sensors *s)
 			loop_timer_cancel(&s->list[i]->calib_timer);
 		if (s->list[i]->crack_timer.loop)
 			loop_timer_cancel(&s->list[i]->crack_timer);
+		free(s->list[i]->audio);
 		free(s->list[i]);
 	}
 	free(s);
@@ -419,6 +424,7 @@ void sensors_device_health(struct sensors *s, const struct bluez_device_info *in
 
 static void calibration_end(struct sensors *s, struct sensor *x, const char *refused);
 static void cracks_drain(struct sensors *s, struct sensor *x);
+static void audio_end(struct sensors *s, struct sensor *x);
 
 void sensors_device_state(struct sensors *s, const struct bluez_device_info *info)
 {
@@ -432,8 +438,10 @@ void sensors_device_state(struct sensors *s, const struct bluez_device_info *inf
 		return;
 	x->state = state;
 	snprintf(x->reason, sizeof(x->reason), "%s", info->reason ? info->reason : "");
-	if (info->state != BLUEZ_DEV_STREAMING)
+	if (info->state != BLUEZ_DEV_STREAMING) {
 		x->have_seq[0] = x->have_seq[1] = false;  /* counters restart per connection */
+		audio_end(s, x);                          /* so does the audio stream */
+	}
 	if (info->state == BLUEZ_DEV_LOST || info->state == BLUEZ_DEV_GONE) {
 		if (detector_lost(&x->det, clock_mono_ms()) == DETECTOR_SLOUCH_END)
 			emit_slouch_end(s, x, clock_mono_ms(), "sensor-lost");
@@ -683,6 +691,71 @@ static const char *crack(struct sensors *s, struct sensor *x, const struct spine
 	return bad;
 }
 
+/* ---- cracks heard in a microphone's audio (audio_cracks.h) ----------------- */
+
+/* The detector's results become crack reports, like a sound sensor's own. */
+static void audio_drain(struct sensors *s, struct sensor *x)
+{
+	struct audio_crack ac;
+
+	while (audio_cracks_next(x->audio, &ac)) {
+		uint64_t age = (x->audio->pos - ac.onset) / (AUDIO_CRACKS_RATE_HZ / 1000);
+		struct spine_crack c = {
+			.kind = ac.kind,
+			.intensity = (uint8_t)audio_cracks_intensity(ac.dbfs),
+			.duration_ms = (uint16_t)(ac.duration_ms > UINT16_MAX ? UINT16_MAX : ac.duration_ms),
+			.count = (uint8_t)(ac.count > UINT8_MAX ? UINT8_MAX : ac.count),
+			.age_ms = (uint16_t)(age > UINT16_MAX ? UINT16_MAX : age),
+		};
+		const char *bad;
+
+		log_debug("sensor %s: heard a %s: %.1f dBFS, %u ms, %u pop(s), %u Hz", x->address,
+			  spine_crack_kind_name(ac.kind), ac.dbfs, ac.duration_ms, ac.count,
+			  ac.freq_hz);
+		if ((bad = crack(s, x, &c)))
+			log_rl(&x->rl, LOG_WARNING, "sensor %s: heard crack dropped (%s)", x->address, bad);
+	}
+}
+
+/* The stream ends (link lost, sensor gone): what is open is heard out, and the
+ * next connection starts afresh. */
+static void audio_end(struct sensors *s, struct sensor *x)
+{
+	thingy52_adpcm_reset(&x->adpcm);
+	if (!x->audio || !x->audio->pos)
+		return;
+	audio_cracks_flush(x->audio);
+	audio_drain(s, x);
+	audio_cracks_init(x->audio);
+}
+
+static void reject(struct sensor *x, size_t len, const char *why);
+
+static void microphone(struct sensors *s, struct sensor *x, const uint8_t *data, size_t len)
+{
+	int16_t pcm[THINGY52_MIC_SAMPLES];
+	enum thingy52_sound_err err;
+	bool lost;
+
+	err = thingy52_mic_decode(&x->adpcm, data, len, pcm, &lost);
+	if (err != THINGY52_SOUND_OK)
+		return reject(x, len, thingy52_sound_err_name(err));
+	if (!x->audio) {
+		if (!(x->audio = malloc(sizeof(*x->audio)))) {
+			log_rl(&x->rl, LOG_ERR, "sensor %s: no memory for its audio", x->address);
+			return;
+		}
+		audio_cracks_init(x->audio);
+	}
+	if (lost) {
+		/* at least one frame went missing: counted once, the clock skips one */
+		x->health.lost++;
+		audio_cracks_gap(x->audio, THINGY52_MIC_SAMPLES);
+	}
+	audio_cracks_feed(x->audio, pcm, THINGY52_MIC_SAMPLES);
+	audio_drain(s, x);
+}
+
 static void reject(struct sensor *x, size_t len, const char *why)
 {
 	x->health.rejected++;
@@ -741,6 +814,10 @@ void sensors_notification(struct sensors *s, const char *address, enum sw_char_r
 		}
 		if ((drop = crack(s, x, &c)))
 			reject(x, len, drop);
+		return;
+	case SW_CHAR_THINGY_MIC:
+		x->roles |= FEED_ROLE_SOUND;
+		microphone(s, x, data, len);
 		return;
 	default:
 		return;

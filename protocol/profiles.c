@@ -1,7 +1,7 @@
 /*
  * profiles.c - the profile table (see profiles.h). UUIDs come from the
- * profile specs: spine-sensor-profile.md (ours and the micro:bit's) and
- * thingy52-motion.md.
+ * profile specs: spine-sensor-profile.md (ours and the micro:bit's),
+ * thingy52-motion.md and thingy52-sound.md.
  */
 #include "profiles.h"
 
@@ -12,18 +12,21 @@
 #include "microbit.h"
 #include "spine_profile.h"
 #include "thingy52.h"
+#include "thingy52_sound.h"
 
 static const struct sw_profile_info profiles[SW_PROFILE_COUNT] = {
 	[SW_PROFILE_SPINE] = {
-		"spinewatch", "Spine Sensor", SPINE_SERVICE_UUID, NULL, SPINE_SERVICE_UUID,
+		"spinewatch", "Spine Sensor", SPINE_SERVICE_UUID, NULL, SPINE_SERVICE_UUID, NULL,
 	},
 	/* a micro:bit advertises only its name, "BBC micro:bit [tezav]" */
 	[SW_PROFILE_MICROBIT] = {
-		"microbit", "BBC micro:bit", NULL, "BBC micro:bit", MICROBIT_ACCEL_SERVICE_UUID,
+		"microbit", "BBC micro:bit", NULL, "BBC micro:bit", MICROBIT_ACCEL_SERVICE_UUID, NULL,
 	},
-	/* a Thingy:52 advertises its configuration service */
+	/* a Thingy:52 advertises its configuration service; its Motion Service
+	 * makes it a posture sensor, its Sound Service a sound sensor */
 	[SW_PROFILE_THINGY52] = {
 		"thingy52", "Nordic Thingy:52", THINGY52_CONFIG_SERVICE_UUID, "Thingy", THINGY52_MOTION_SERVICE_UUID,
+		THINGY52_SOUND_SERVICE_UUID,
 	},
 };
 
@@ -38,6 +41,8 @@ static const struct {
 	{ MICROBIT_ACCEL_PERIOD_UUID, SW_CHAR_MICROBIT_PERIOD, SW_PROFILE_MICROBIT },
 	{ THINGY52_GRAVITY_UUID, SW_CHAR_THINGY_GRAVITY, SW_PROFILE_THINGY52 },
 	{ THINGY52_MOTION_CONFIG_UUID, SW_CHAR_THINGY_CONFIG, SW_PROFILE_THINGY52 },
+	{ THINGY52_MIC_UUID, SW_CHAR_THINGY_MIC, SW_PROFILE_THINGY52 },
+	{ THINGY52_SOUND_CONFIG_UUID, SW_CHAR_THINGY_SOUND_CONFIG, SW_PROFILE_THINGY52 },
 };
 
 const struct sw_profile_info *sw_profile_info(enum sw_profile p)
@@ -72,7 +77,8 @@ enum sw_profile sw_profile_for_service_uuid(const char *uuid)
 		return SW_PROFILE_NONE;
 	for (p = SW_PROFILE_NONE + 1; p < SW_PROFILE_COUNT; p++)
 		if ((profiles[p].advertised_uuid && !strcasecmp(uuid, profiles[p].advertised_uuid)) ||
-		    !strcasecmp(uuid, profiles[p].service_uuid))
+		    !strcasecmp(uuid, profiles[p].service_uuid) ||
+		    (profiles[p].service_uuid2 && !strcasecmp(uuid, profiles[p].service_uuid2)))
 			return (enum sw_profile)p;
 	return SW_PROFILE_NONE;
 }
@@ -123,5 +129,5 @@ bool sw_char_role_is_posture(enum sw_char_role r)
 
 bool sw_char_role_is_crack(enum sw_char_role r)
 {
-	return r == SW_CHAR_SPINE_CRACK;
+	return r == SW_CHAR_SPINE_CRACK || r == SW_CHAR_THINGY_MIC;
 }

@@ -31,6 +31,8 @@ enum sw_char_role {
 	SW_CHAR_MICROBIT_PERIOD,  /* read/write: accelerometer period */
 	SW_CHAR_THINGY_GRAVITY,   /* notify: gravity vector */
 	SW_CHAR_THINGY_CONFIG,    /* read/write: motion configuration */
+	SW_CHAR_THINGY_MIC,       /* notify: microphone audio (ADPCM frames) */
+	SW_CHAR_THINGY_SOUND_CONFIG, /* read/write: sound configuration */
 };
 
 struct sw_profile_info {
@@ -39,6 +41,7 @@ struct sw_profile_info {
 	const char *advertised_uuid;  /* in advertisements, or NULL */
 	const char *name_prefix;      /* advertising-name prefix, or NULL */
 	const char *service_uuid;     /* GATT service that confirms it */
+	const char *service_uuid2;    /* another one that does, or NULL */
 };
 
 /* NULL for SW_PROFILE_NONE or out of range */
@@ -57,7 +60,8 @@ enum sw_char_role sw_char_role_for_uuid(const char *uuid);
 enum sw_profile sw_char_role_profile(enum sw_char_role r);
 /* Roles we subscribe to (notifications carrying samples or events). */
 bool sw_char_role_notifies(enum sw_char_role r);
-/* Roles whose data is a posture sample / a crack. */
+/* Roles whose data is a posture sample / cracks (reports, or the audio
+ * they are heard in). */
 bool sw_char_role_is_posture(enum sw_char_role r);
 bool sw_char_role_is_crack(enum sw_char_role r);
 

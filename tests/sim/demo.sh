@@ -90,7 +90,8 @@ done
 
 # -- the simulated BlueZ
 # shellcheck disable=SC2086  # SPINEWATCH_SIM_ARGS is a list of words
-"$PYTHON" "$HERE/fake_bluez.py" --bus "$ADDRESS" ${SPINEWATCH_SIM_ARGS:-} </dev/null &
+# --thingy-sound: a Thingy:52 streaming its microphone, so the demo shows cracks heard on the host
+"$PYTHON" "$HERE/fake_bluez.py" --bus "$ADDRESS" --thingy-sound ${SPINEWATCH_SIM_ARGS:-} </dev/null &
 SIM_PID=$!
 owned=
 for _ in $(seq 200); do
@@ -127,7 +128,9 @@ if [ -n "$listening" ]; then
   spinewatch demo: dashboard  http://$HOST:$PORT/
                    feed       ws://$HOST:$PORT/ws
   simulated sensors: Spine Clip C0:FF:EE:00:00:01, Spine Mic C0:FF:EE:00:00:02,
-                     BBC micro:bit C0:FF:EE:00:00:03 (see tests/sim/README.md)
+                     BBC micro:bit C0:FF:EE:00:00:03, Thingy C0:FF:EE:00:00:04,
+                     Thingy Sound C0:FF:EE:00:00:05 (its microphone's audio: cracks are
+                     heard by spinewatchd itself; see tests/sim/README.md)
   poke the simulator: busctl --address=$ADDRESS call org.bluez /io/spinewatch/sim \\
                         io.spinewatch.Sim1 InjectCrack ssyqy C0:FF:EE:00:00:02 pop 80 120 3
   Ctrl-C stops everything.

@@ -767,6 +767,12 @@ DEVICE_SPECS = [
                battery=92, track="thingy", mount=S.THINGY_MOUNT),
 ]
 MICROBIT_ADDRESS = "C0:FF:EE:00:00:03"
+# --thingy-sound: a Thingy:52 worn as a sound sensor, streaming its microphone (ADPCM) for
+# the host to hear the wearer's cracks in
+THINGY_SOUND_SPEC = DeviceSpec("C0:FF:EE:00:00:05", "Thingy Sound", "thingy-sound",
+                               [P.THINGY_CONFIG_SERVICE_UUID], -69, battery=81, track="wearer",
+                               mount=S.THINGY_MOUNT)
+MIC_NOISE = 40.0         # the microphone's background, RMS in int16 units (about -58 dBFS)
 
 
 def extra_clip_specs(n):
@@ -786,6 +792,7 @@ GARBAGE_KINDS = {
     "crack": ("short", "version", "kind", "intensity", "count", "backwards"),
     "microbit": ("short", "long"),
     "thingy-gravity": ("short", "nan", "inf", "huge"),
+    "thingy-mic": ("short", "index"),
 }
 
 
@@ -821,6 +828,12 @@ class Device(PropertyObject):
         self.battery = spec.battery
         self.microbit_period = P.MICROBIT_DEFAULT_PERIOD
         self.thingy_config = P.THINGY_DEFAULT_CONFIG
+        # the sound configuration: speaker mode, microphone mode; the microphone starts in
+        # SPL mode and streams frames only once a host asks for ADPCM
+        self.sound_config = (1, P.THINGY_MIC_MODE_SPL)
+        self.mic_state = (0, 0)         # ADPCM encoder: predictor, step index
+        self.mic_sounds = []            # [samples, position] of cracks being played
+        self.mic_lp = 0.0
         self.counters = collections.Counter()
         self.rng = random.Random("%s/%s/noise" % (sim.args.seed, spec.address))
         self.stream = {}                # chrc -> [real start, samples sent, rate]
@@ -1177,6 +1190,18 @@ class Device(PropertyObject):
             characteristic(svc, P.MICROBIT_ACCEL_DATA_UUID, ["read", "notify"], "microbit")
             characteristic(svc, P.MICROBIT_ACCEL_PERIOD_UUID, ["read", "write"],
                            "microbit-period")
+        elif self.kind == "thingy-sound":   # Nordic Thingy:52 worn as a microphone
+            cfg = service(P.THINGY_CONFIG_SERVICE_UUID)
+            characteristic(cfg, P.THINGY_DEVICE_NAME_UUID, ["read", "write"],
+                           value=b"Thingy Sound")
+            characteristic(cfg, P.THINGY_FIRMWARE_UUID, ["read"], value=b"\x02\x01\x00")
+            align()
+            snd = service(P.THINGY_SOUND_SERVICE_UUID)
+            characteristic(snd, P.THINGY_SOUND_CONFIG_UUID, ["read", "write"],
+                           "thingy-sound-config")
+            characteristic(snd, P.THINGY_SPEAKER_DATA_UUID, ["write-without-response"])
+            characteristic(snd, P.THINGY_SPEAKER_STATUS_UUID, ["notify"])
+            characteristic(snd, P.THINGY_MIC_UUID, ["notify"], "thingy-mic")
         else:                               # Nordic Thingy:52
             cfg = service(P.THINGY_CONFIG_SERVICE_UUID)
             characteristic(cfg, P.THINGY_DEVICE_NAME_UUID, ["read", "write"], value=b"Thingy")
@@ -1228,6 +1253,8 @@ class Device(PropertyObject):
             return min(1000.0 / self.microbit_period, MICROBIT_MAX_HZ)
         if chrc.role == "thingy-gravity":
             return float(self.thingy_config[3])
+        if chrc.role == "thingy-mic":
+            return P.THINGY_MIC_RATE / P.THINGY_MIC_SAMPLES       # 62.5 frames a second
         return self.sim.args.rate
 
     def notify_started(self, chrc):
@@ -1263,6 +1290,8 @@ class Device(PropertyObject):
             return struct.pack("<H", self.microbit_period)
         if chrc.role == "thingy-config":
             return P.encode_thingy_config(*self.thingy_config)
+        if chrc.role == "thingy-sound-config":
+            return bytes(self.sound_config)
         return chrc.static_value
 
     def write_value(self, chrc, data):
@@ -1290,6 +1319,13 @@ class Device(PropertyObject):
             self.thingy_config = cfg
             log.info("%s: motion config %r", self.address, cfg)
             self.restart_streams()
+            return None
+        if chrc.role == "thingy-sound-config":
+            # speaker mode 1-3, microphone mode 1 (ADPCM) or 2 (SPL), else refused
+            if len(data) != 2 or not 1 <= data[0] <= 3 or data[1] not in (1, 2):
+                return bluez_error("NotPermitted", "Write not permitted")
+            self.sound_config = (data[0], data[1])
+            log.info("%s: sound config speaker %d microphone %d", self.address, *self.sound_config)
             return None
         if chrc.static_value is not None and "write" in chrc.flags:
             chrc.static_value = data
@@ -1339,6 +1375,8 @@ class Device(PropertyObject):
             b = bytearray(struct.pack("<fff", 0.0, float("-inf"), 9.8))
         elif kind == "huge":
             b = bytearray(struct.pack("<fff", 0.0, 3.0e4, 9.8))
+        elif kind == "index":
+            b[2] = 89
         self.counters["garbage"] += 1
         self.counters["garbage_" + kind] += 1
         chrc.notify(bytes(b))
@@ -1346,13 +1384,21 @@ class Device(PropertyObject):
     def tick(self, t, now, speed):
         """Send the samples due by real time `now` (scenario time t)."""
         for chrc, st in list(self.stream.items()):
-            if not chrc.notifying or chrc.role not in ("posture", "microbit", "thingy-gravity"):
+            if not chrc.notifying or chrc.role not in ("posture", "microbit", "thingy-gravity",
+                                                       "thingy-mic"):
                 continue
             rate = st[2]
             due = int((now - st[0]) * rate) - st[1]
             if due > rate:                 # the loop stalled: skip ahead, do not flood
                 st[1] += due - 1
                 due = 1
+            if chrc.role == "thingy-mic":
+                for i in range(due):
+                    frame = self.mic_frame()
+                    if self.sound_config[1] == P.THINGY_MIC_MODE_ADPCM:
+                        self.send(chrc, frame)
+                    st[1] += 1
+                continue
             for i in range(due):
                 ti = t - (due - 1 - i) * speed / rate
                 self.last_sample = self.sample(ti)
@@ -1360,6 +1406,44 @@ class Device(PropertyObject):
                     chrc.seq = (chrc.seq + 1) & 0xFFFF
                 self.send(chrc, self.encode(chrc, self.last_sample))
                 st[1] += 1
+
+    def mic_frame(self):
+        """The next 256 samples the microphone hears (background noise and the cracks
+        being played), ADPCM-encoded as a Thingy:52 frame."""
+        rng, a, lp = self.rng, 0.7, self.mic_lp
+        samples = []
+        for _ in range(P.THINGY_MIC_SAMPLES):
+            w = rng.gauss(0.0, MIC_NOISE)
+            lp = a * lp + (1.0 - a) * w         # a little more low than high
+            samples.append(lp * 1.6 + 0.3 * w)
+        self.mic_lp = lp
+        for snd in list(self.mic_sounds):
+            pcm, pos = snd
+            n = min(P.THINGY_MIC_SAMPLES, len(pcm) - pos)
+            for i in range(n):
+                samples[i] += pcm[pos + i]
+            snd[1] += n
+            if snd[1] >= len(pcm):
+                self.mic_sounds.remove(snd)
+        samples = [max(-32768, min(32767, int(round(v)))) for v in samples]
+        frame, pred, index = P.encode_thingy_mic_frame(samples, *self.mic_state)
+        self.mic_state = (pred, index)
+        return frame
+
+    def play_crack(self, kind, intensity, duration_ms, count):
+        """A crack the microphone hears from the next frame on. Returns whether the
+        microphone streams (ADPCM, someone subscribed)."""
+        chrc = self.data_characteristic("thingy-mic")
+        if chrc is None or not chrc.notifying or \
+                self.sound_config[1] != P.THINGY_MIC_MODE_ADPCM:
+            return False
+        if len(self.mic_sounds) < 8:
+            self.mic_sounds.append([P.crack_sound(self.rng, kind, intensity, duration_ms,
+                                                  count), 0])
+        log.debug("%s: plays a %s (intensity %d, %d ms, %d pops)", self.address, kind,
+                  intensity, duration_ms, count)
+        self.counters["cracks_played"] += 1
+        return True
 
     def send_crack(self, kind, intensity, duration_ms, count, age_ms):
         chrc = self.data_characteristic("crack")
@@ -1407,6 +1491,9 @@ class Device(PropertyObject):
             out["Battery"] = dbus.Byte(self.battery)
         if self.kind == "microbit":
             out["PeriodMs"] = dbus.UInt16(self.microbit_period)
+        if self.kind == "thingy-sound":
+            out["SoundConfig"] = dbus.Array([dbus.Byte(v) for v in self.sound_config],
+                                            signature="y")
         if self.kind == "thingy":
             out["MotionConfig"] = dbus.Array([dbus.UInt16(v) for v in self.thingy_config],
                                              signature="q")
@@ -1437,6 +1524,10 @@ class SimControl(dbus.service.Object):
 
     def _crack(self, address, kind, intensity, duration_ms, count, age_ms):
         dev = self._device(address)
+        if dev.kind == "thingy-sound" and kind in P.CRACK_KINDS and 0 <= intensity <= 100:
+            # a microphone: the crack is played into its audio (the age does not apply)
+            return dbus.Boolean(dev.play_crack(str(kind), int(intensity), int(duration_ms),
+                                               int(count)))
         if dev.kind != "mic":
             raise sim_error("NotSupported", "%s has no Crack characteristic" % address)
         if kind not in P.CRACK_KINDS or not 0 <= intensity <= 100 or count < 1:
@@ -1755,7 +1846,8 @@ class Simulator:
         lags = {"microbit": 20.0, "thingy": 40.0} if args.scenario == "desk-day" else {}
         tracks = {}
         self.devices = {}
-        specs = DEVICE_SPECS + extra_clip_specs(args.extra_clips)
+        specs = DEVICE_SPECS + extra_clip_specs(args.extra_clips) + \
+            ([THINGY_SOUND_SPEC] if args.thingy_sound else [])
         for spec in specs:
             if spec.track not in tracks:
                 tracks[spec.track] = S.Track(args.scenario, args.seed, spec.track,
@@ -1859,6 +1951,10 @@ class Simulator:
 
     def _scripted_cracks(self, t0, t1):
         for dev in self.devices.values():
+            if dev.kind == "thingy-sound" and dev.state == "connected":
+                for c in dev.track.cracks_due(t0, t1):
+                    dev.play_crack(c.kind, c.intensity, c.duration_ms, c.count)
+                continue
             if dev.kind != "mic" or dev.state != "connected":
                 continue
             for c in dev.track.cracks_due(t0, t1):
@@ -1915,6 +2011,8 @@ def parse_args(argv):
                     help="devices whose characteristics need pairing (default: the micro:bit)")
     ap.add_argument("--extra-clips", type=int, default=0, metavar="N",
                     help="N more Spine Clip-like posture sensors, C0:FF:EE:00:01:01 and up")
+    ap.add_argument("--thingy-sound", action="store_true",
+                    help="add a Thingy:52 sound sensor (C0:FF:EE:00:00:05) streaming ADPCM audio")
     ap.add_argument("--battery-drain", type=float, default=60.0, metavar="SEC",
                     help="a connected sensor's battery loses 1%% every SEC seconds (0: never)")
     ap.add_argument("-v", "--verbose", action="store_true")

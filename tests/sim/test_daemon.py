@@ -402,6 +402,68 @@ def microbit_period_written_and_read_back(e=None):
         e.feed.check_sequence()
 
 
+THINGY_SOUND = "C0:FF:EE:00:00:05"
+
+
+@test
+def thingy_sound_cracks_heard(e=None):
+    """A Thingy:52 streaming its microphone (--thingy-sound): spinewatchd switches the
+    microphone to ADPCM, hears the cracks the simulator plays into the audio and publishes
+    them as crack events of that sensor (pop with its pops counted, click, grind), nothing
+    while only the background plays; lost frames are counted, bad frames rejected."""
+    with env(sim_args=("--scenario", "idle", "--thingy-sound"),
+             daemon_args=["--allow", THINGY_SOUND]) as e:
+        s = e.wait_states({THINGY_SOUND: STREAMING}, 20)
+        check(s[THINGY_SOUND]["profile"] == "thingy52", "profile %r" % s[THINGY_SOUND]["profile"])
+        check("sound" in (s[THINGY_SOUND].get("roles") or []), "roles %r"
+              % s[THINGY_SOUND].get("roles"))
+        check(list(e.device(THINGY_SOUND)["SoundConfig"]) == [1, 1],
+              "sound config %r, expected ADPCM" % list(e.device(THINGY_SOUND)["SoundConfig"]))
+        sessions_ok(e, (THINGY_SOUND,))
+        time.sleep(1.5)      # the detector learns the background
+        quiet = e.feed.mark()
+        time.sleep(2.0)
+        check(not e.feed.events(quiet, kind="crack", sensor=THINGY_SOUND),
+              "cracks heard in the background: %r" % e.feed.events(quiet, kind="crack"))
+        for kind, intensity, duration, count in (("pop", 80, 80, 3), ("click", 80, 6, 1),
+                                                 ("grind", 80, 900, 1), ("pop", 60, 6, 1)):
+            mark = e.feed.mark()
+            check(e.sim("InjectCrack", "ssyqy", THINGY_SOUND, kind, intensity, duration, count),
+                  "the simulator did not play the %s" % kind)
+            wait_until(lambda: e.feed.events(mark, kind="crack", sensor=THINGY_SOUND), 5,
+                       "the %s heard" % kind)
+            time.sleep(0.8)  # anything else it caused
+            got = e.feed.events(mark, kind="crack", sensor=THINGY_SOUND)
+            check([m.get("crack") for m in got] == [kind], "played a %s, heard %r" %
+                  (kind, [(m.get("crack"), m.get("count")) for m in got]))
+            ev = got[0]
+            check(0 < ev.get("intensity", 0) <= 100, "intensity %r" % ev.get("intensity"))
+            if kind == "pop":
+                check(1 <= ev.get("count", 0) <= count, "%d pops heard as %r" % (count, ev.get("count")))
+            if kind == "grind":
+                check(500 <= ev.get("duration_ms", 0) <= 1300, "a 900 ms grind heard as %r ms"
+                      % ev.get("duration_ms"))
+        # frames lost over the air: counted (once per gap), no crack from the jumps
+        before = e.sensors()[THINGY_SOUND]
+        mark = e.feed.mark()
+        e.sim("SetLoss", "sd", THINGY_SOUND, 0.1)
+        time.sleep(2.0)
+        e.sim("SetLoss", "sd", THINGY_SOUND, 0.0)
+        e.sim("SetGarbage", "sd", THINGY_SOUND, 0.05)
+        time.sleep(2.0)
+        e.sim("SetGarbage", "sd", THINGY_SOUND, 0.0)
+        time.sleep(1.2)
+        after = e.sensors()[THINGY_SOUND]
+        check((after.get("lost") or 0) > (before.get("lost") or 0), "lost frames not counted: %r"
+              % after.get("lost"))
+        check((after.get("rejected") or 0) > (before.get("rejected") or 0),
+              "bad frames not rejected: %r" % after.get("rejected"))
+        check(not e.feed.events(mark, kind="crack", sensor=THINGY_SOUND),
+              "cracks heard from lost or bad frames: %r" % e.feed.events(mark, kind="crack"))
+        check(e.daemon_alive(), "spinewatchd died")
+        e.feed.check_sequence()
+
+
 # ------------------------------------------------------------------------------ main
 
 def main():

@@ -16,6 +16,7 @@
 #include "profiles.h"
 #include "spine_profile.h"
 #include "thingy52.h"
+#include "thingy52_sound.h"
 
 static void test_service_uuids(void **state)
 {
@@ -27,6 +28,7 @@ static void test_service_uuids(void **state)
 	/* the Thingy advertises its configuration service; motion confirms it */
 	assert_int_equal(sw_profile_for_service_uuid(THINGY52_CONFIG_SERVICE_UUID), SW_PROFILE_THINGY52);
 	assert_int_equal(sw_profile_for_service_uuid(THINGY52_MOTION_SERVICE_UUID), SW_PROFILE_THINGY52);
+	assert_int_equal(sw_profile_for_service_uuid(THINGY52_SOUND_SERVICE_UUID), SW_PROFILE_THINGY52);
 	assert_int_equal(sw_profile_for_service_uuid("0000180f-0000-1000-8000-00805f9b34fb"),
 			 SW_PROFILE_NONE);
 	assert_int_equal(sw_profile_for_service_uuid(""), SW_PROFILE_NONE);
@@ -67,6 +69,17 @@ static void test_char_roles(void **state)
 	assert_false(sw_char_role_notifies(SW_CHAR_THINGY_CONFIG));
 	assert_false(sw_char_role_notifies(SW_CHAR_MICROBIT_PERIOD));
 	assert_true(sw_char_role_is_crack(SW_CHAR_SPINE_CRACK));
+	/* the Thingy's microphone: a sound role the host hears cracks in */
+	assert_int_equal(sw_char_role_for_uuid(THINGY52_MIC_UUID), SW_CHAR_THINGY_MIC);
+	assert_int_equal(sw_char_role_for_uuid("EF680504-9B35-4933-9B10-52FFA9740042"),
+			 SW_CHAR_THINGY_MIC);
+	assert_int_equal(sw_char_role_for_uuid(THINGY52_SOUND_CONFIG_UUID),
+			 SW_CHAR_THINGY_SOUND_CONFIG);
+	assert_int_equal(sw_char_role_profile(SW_CHAR_THINGY_MIC), SW_PROFILE_THINGY52);
+	assert_true(sw_char_role_notifies(SW_CHAR_THINGY_MIC));
+	assert_true(sw_char_role_is_crack(SW_CHAR_THINGY_MIC));
+	assert_false(sw_char_role_is_posture(SW_CHAR_THINGY_MIC));
+	assert_false(sw_char_role_notifies(SW_CHAR_THINGY_SOUND_CONFIG));
 	assert_false(sw_char_role_is_posture(SW_CHAR_SPINE_CRACK));
 	assert_int_equal(sw_char_role_profile(SW_CHAR_MICROBIT_PERIOD), SW_PROFILE_MICROBIT);
 	assert_int_equal(sw_char_role_profile(SW_CHAR_NONE), SW_PROFILE_NONE);
