@@ -554,11 +554,11 @@ out:
 		dbus_connection_close(conn);
 		dbus_connection_unref(conn);
 	}
+	sensors_free(sensors);   /* cancels its timers: before server_stop destroys their list */
 	loop_free(loop);
 	server_stop(&srv);
 	http_api_free(api);
 	feed_free(feed);
-	sensors_free(sensors);
 	store_free(store);
 	return status;
 }
