@@ -45,6 +45,7 @@ import suite_cli  # noqa: E402,F401  (likewise)
 import suite_http  # noqa: E402,F401  (likewise)
 import suite_schema  # noqa: E402,F401  (likewise)
 import suite_examples  # noqa: E402,F401  (likewise)
+import suite_faults  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
