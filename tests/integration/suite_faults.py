@@ -1,4 +1,5 @@
-"""Faults (issue 8): the wall clock jumping under the daemon. Durations and timers run on
+"""Faults (issue 8): the daemon killed with SIGKILL while it writes its history; the wall clock
+jumping under the daemon. Durations and timers run on
 CLOCK_MONOTONIC, timestamps on real time: libfaketime (Debian `faketime`) moves the daemon's
 CLOCK_REALTIME forwards and backwards mid-slouch and mid-stream (FAKETIME_TIMESTAMP_FILE, read
 on every call with FAKETIME_NO_CACHE; FAKETIME_DONT_FAKE_MONOTONIC leaves the monotonic clock
@@ -7,6 +8,8 @@ alone). Registered in suite.TESTS like suite.py's tests."""
 import asyncio
 import glob
 import os
+import signal
+import threading
 import time
 
 import statedb
@@ -184,3 +187,108 @@ async def t_clock_jumps(env):
     check(h['last_seq'] == seqs[-1], f'hello.last_seq {h["last_seq"]} after the last event '
           f'{seqs[-1]}')
     check_wall(env, h['ts'], 'hello at the end')
+
+
+# --- kill -9 while the history is being written ---
+
+class WalWatcher(threading.Thread):
+    """Watches STATE/history.db-wal (the daemon's SQLite write-ahead log) and SIGKILLs the
+    daemon the moment it changes (size or mtime): the daemon is then writing a batch of
+    events, or has just written one. Armed after `after` seconds; gives up after `timeout`."""
+
+    def __init__(self, wal, pid, after, timeout):
+        super().__init__(daemon=True)
+        self.wal, self.pid, self.after, self.timeout = wal, pid, after, timeout
+        self.killed_at = None
+
+    def stat(self):
+        try:
+            st = os.stat(self.wal)
+            return st.st_size, st.st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def run(self):
+        time.sleep(self.after)
+        deadline = time.monotonic() + self.timeout
+        before = self.stat()
+        while time.monotonic() < deadline:
+            now = self.stat()
+            if now != before:
+                os.kill(self.pid, signal.SIGKILL)
+                self.killed_at = time.monotonic()
+                return
+            time.sleep(0.0001)
+
+
+async def stream_until_killed(env, f, watcher, first_tag):
+    """Send cracks as fast as the fake takes them until the watcher killed the daemon; returns
+    {tag: arrival time (monotonic)} of the crack events that came back."""
+    arrived = {}
+    tag = first_tag
+    seen = len(f.messages)
+    deadline = time.monotonic() + watcher.after + watcher.timeout + 2
+    while watcher.killed_at is None and time.monotonic() < deadline:
+        for _ in range(10):
+            env.fake.send_crack(env.sound, intensity=30, duration_ms=tag)
+            tag += 1
+        try:
+            await f.drain(0.002)
+        except Exception:  # the connection died with the daemon
+            break
+        now = time.monotonic()
+        for m in f.messages[seen:]:
+            if m.get('type') == 'event' and m.get('kind') == 'crack':
+                arrived.setdefault(m['duration_ms'], now)
+        seen = len(f.messages)
+    return arrived
+
+
+@test('history-kill-9-mid-write', deadline=90, daemon_args=('--state-dir', '{tmpdir}/state'))
+async def t_kill_mid_write(env):
+    state = os.path.join(env.tmpdir, 'state')
+    wal = statedb.path(state) + '-wal'
+    await env.streaming()
+    streams, last_kept, kept_before = [], 0, {}
+    for round_ in range(3):
+        async with await Feed.open(env.port) as f:
+            h = await f.next(what='hello')
+            streams.append(h['stream'])
+            watcher = WalWatcher(wal, env.daemon.proc.pid, 1.2 + 0.3 * round_, 3.0)
+            watcher.start()
+            arrived = await stream_until_killed(env, f, watcher, 10000 * (round_ + 1))
+            watcher.join(5)
+        check(watcher.killed_at is not None, f'round {round_ + 1}: the history was not written '
+              f'while cracks streamed (no change of {wal} within 3 s)')
+        env.daemon.proc.wait(10)
+        check(statedb.integrity(state) == 'ok', f'round {round_ + 1}: the database after kill -9 '
+              'mid-write is not sound')
+        kept = {e[3].get('duration_ms'): e[0] for e in statedb.events(state)
+                if e[1] == 'crack'}
+        # HISTORY_FLUSH_MS is 1 s: what arrived longer ago than that (and a margin) is kept
+        old = [t for t, at in arrived.items() if at < watcher.killed_at - 1.5]
+        missing = [t for t in old if t not in kept]
+        check(arrived and not missing, f'round {round_ + 1}: {len(missing)} of {len(old)} '
+              f'crack events older than 1.5 s at the kill are not in the history '
+              f'(tags {sorted(missing)[:10]}); {len(arrived)} arrived in all')
+        gone = [t for t, seq in kept_before.items() if kept.get(t) != seq]
+        check(not gone, f'round {round_ + 1}: events kept in earlier rounds are gone or '
+              f'renumbered (tags {sorted(gone)[:10]})')
+        kept_before = kept
+        last_kept = max(kept.values())
+        print(f'[round {round_ + 1}: {len(arrived)} streamed, {len(kept)} kept]', end=' ')
+        env.restart_daemon(kill=True)   # already dead: starts it again
+        await env.streaming(prime=False)
+    async with await Feed.open(env.port, '?since=0') as f:
+        h = await f.next(what='hello')
+        streams.append(h['stream'])
+        check(len(set(streams)) == len(streams), f'every crash starts a new stream: {streams}')
+        check(h['last_seq'] >= last_kept, f'numbering after the crashes: last_seq '
+              f'{h["last_seq"]} below the last kept event {last_kept}')
+        env.fake.send_crack(env.sound, intensity=30, duration_ms=99)
+        ev = await f.wait_for(lambda m: m.get('kind') == 'crack' and m.get('duration_ms') == 99,
+                              5, 'a crack after the last restart')
+        check(ev['seq'] > last_kept, f'numbering continues after the crashes: {ev["seq"]} '
+              f'after {last_kept}')
+        await f.drain(0.2)
+        check_seqs(f.messages, 'the replay after three crashes')
