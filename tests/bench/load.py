@@ -55,6 +55,13 @@ def rss_kb(pid):
     return out.get("VmRSS", 0), out.get("VmHWM", 0)
 
 
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
 def my_cpu():
     """This process's user + system CPU seconds (the clients' side of the work)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -74,7 +81,7 @@ def raise_nofile(want):
 class Client:
     """One feed connection on the shared selector. role: 'reader' (parses everything),
     'stalled' (upgrades, then is never read again), 'flood' (only wants the upgrade's
-    answer)."""
+    answer), 'idle' (connects and never sends a byte)."""
 
     __slots__ = ("sock", "role", "state", "buf", "frag", "hello_last", "first", "last",
                  "events", "cracks", "gaps", "gap_events", "disorder", "status", "error",
@@ -118,6 +125,9 @@ class Client:
         if err:
             self.error = os.strerror(err)
             self.state = "refused"
+            return 0
+        if self.role == "idle":             # connected, and says nothing
+            self.state = "held"
             return 0
         try:
             self.sock.send(self.request)
@@ -358,6 +368,14 @@ def finish(env, loop, readers, res, timeout, t0):
         return not env.sim("BurstRunning")
     loop.run_until(burst_over, timeout)
     t_sent = time.monotonic()
+    check_alive(env, res)
+    # how far behind the slowest reader is when the sensor stops (the ring must hold that)
+    at_sent = env.hello()["last_seq"]
+    res["max_lag_events"] = max([at_sent - c.last for c in readers if c.last is not None]
+                                or [0])
+    loop.run_until(lambda: all(c.complete_to(at_sent) or c.state != "open" for c in readers),
+                   timeout)
+    t_caught = time.monotonic()
     loop.run_until(lambda: False, 0.3)              # stragglers through the daemon
     check_alive(env, res)
     last = env.hello()["last_seq"]
@@ -367,7 +385,7 @@ def finish(env, loop, readers, res, timeout, t0):
     # how long the sensor took to send it all, and how long the readers then needed to get
     # everything (how far behind the slowest was when the sensor stopped)
     res["send_s"] = round(t_sent - t0, 2)
-    res["drain_s"] = round(max(0.0, time.monotonic() - t_sent), 2)
+    res["drain_s"] = round(t_caught - t_sent, 2)
     res["client_cpu_s"] = round(my_cpu() - loop.cpu0, 2)
     res["last_seq"] = last
     lost = gapped = disorder = closed = 0
@@ -474,23 +492,41 @@ def scenario_flood(args):
         accepted = refused = unanswered = 0
         max_open = 0
         done = 0
+        idle_held = probes_ok = probes = max_fds = 0
         while done < total:
+            # a quarter of each wave connects and says nothing (held through the wave), the
+            # rest asks for a WebSocket; then a normal client must still get in
             size = min(wave, total - done)
-            batch = [Client(env.port, "flood") for _ in range(size)]
-            for c in batch:
+            nidle = size // 4
+            idle = [Client(env.port, "idle") for _ in range(nidle)]
+            batch = [Client(env.port, "flood") for _ in range(size - nidle)]
+            for c in idle + batch:
                 loop.add(c)
             loop.run_until(lambda: all(c.state not in ("connecting", "upgrading")
-                                       for c in batch), 10)
+                                       for c in idle + batch), 10)
+            max_fds = max(max_fds, fd_count(env.daemon.pid))
             opened = sum(1 for c in batch if c.state == "open")
             max_open = max(max_open, opened)
             accepted += opened
             refused += sum(1 for c in batch if c.state == "refused")
             unanswered += sum(1 for c in batch if c.state in ("connecting", "upgrading"))
+            idle_held += sum(1 for c in idle if c.state == "held")
             for c in batch:
+                loop.drop(c)
+            probe = loop.connect(env.port, 1, "reader", 5)[0]
+            probes += 1
+            probes_ok += probe.hello_last is not None
+            loop.drop(probe)
+            for c in idle:
                 loop.drop(c)
             done += size
             check_alive(env, res)
             loop.run_until(lambda: False, 0.2)       # the daemon notices the closes
+        res["idle_held"], res["max_daemon_fds"] = idle_held, max_fds
+        res["probes_ok"], res["probes"] = probes_ok, probes
+        if probes_ok != probes:
+            res.problem("a normal client could not get in during %d of %d waves"
+                        % (probes - probes_ok, probes))
         res["flood_s"] = round(time.monotonic() - t0, 2)
         res["accepted"], res["refused"], res["unanswered"] = accepted, refused, unanswered
         res["max_open_in_a_wave"] = max_open
@@ -697,11 +733,18 @@ def main():
         if name == "clients":
             clients, notes = r.get("clients"), "%s KiB/client connected, %s MiB after close" % (
                 r.get("rss_per_client_kb"), kib(r.get("rss_after_close_kb")))
+            if r.get("clients") and r.get("rate") and r.get("send_s"):
+                offered = r["clients"] * r["rate"]
+                notes += "; offered %d frames/s, slowest reader %s events behind at the end" % (
+                    offered, r.get("max_lag_events"))
         elif name == "flood":
             clients = r.get("readers")
-            notes = "%s conns: %s accepted, %s refused, %s unanswered, max %s open (cap %s)" % (
-                r.get("connections"), r.get("accepted"), r.get("refused"),
-                r.get("unanswered"), r.get("max_open_in_a_wave"), r.get("cap"))
+            notes = ("%s conns: %s idle held, upgrades %s accepted, %s refused, %s unanswered,"
+                     " max %s open (cap %s); daemon fds max %s; a client got in %s/%s waves" % (
+                         r.get("connections"), r.get("idle_held"), r.get("accepted"),
+                         r.get("refused"), r.get("unanswered"), r.get("max_open_in_a_wave"),
+                         r.get("cap"), r.get("max_daemon_fds"), r.get("probes_ok"),
+                         r.get("probes")))
         elif name == "stalled":
             clients = r.get("readers")
             notes = ("+%s stalled (%s still connected, %s got a gap, %s dropped; then read %s,"
@@ -721,6 +764,13 @@ def main():
             r.get("drain_s", "-"), kib(r.get("rss_start_kb")), kib(r.get("rss_peak_kb")),
             kib(r.get("hwm_kb")), kib(r.get("rss_end_kb")), r.get("daemon_cpu_s", "-"),
             r.get("client_cpu_s", "-"), notes))
+    for r in results:
+        ring = r.get("ring", 4096)
+        lag = r.get("max_lag_events") or 0
+        if lag > ring // 2:
+            print("note: %s: the slowest reader was %d events behind when the sensor stopped, "
+                  "over half the ring (%d): a longer run at this rate would give readers gaps"
+                  % (r["name"], lag, ring))
     print("LOAD " + json.dumps({"smoke": args.smoke, "notify_path": args.notify_path,
                                 "scenarios": results}, sort_keys=True))
     return 1 if failed else 0
