@@ -150,6 +150,9 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 bench: $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --only sensor --notify-path start
+	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --only sensor --sensor-rate 30000 \
+	  --sensor-seconds 2
 
 # A short run in `make check`, so the benchmarks keep working.
 bench-smoke: $(BUILD)/spinewatchd
