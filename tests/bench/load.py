@@ -597,10 +597,15 @@ def scenario_stalled(args):
                 res.problem("a stalled client, reading again, did not get to the last seq "
                             "%d (at %s)" % (last, c.last))
                 break
-            if c.state == "open" and not c.gaps:
-                res.problem("a stalled client got no gap: its backlog (%d events) was kept "
-                            "for it, more than the ring of %d" % (c.events, ring))
+            if c.state == "open" and not c.gaps and c.events < last - c.hello_last:
+                res.problem("a stalled client got no gap but only %d of %d events"
+                            % (c.events, last - c.hello_last))
                 break
+        if not res["stalled_got_gap"] and not res["stalled_dropped"]:
+            # the kernel's socket buffers held every stalled client's whole backlog: correct,
+            # but the ring was never overrun; more events (--stalled-events) would do it
+            print("note: stalled: no stalled client was overrun (the kernel buffered all %d "
+                  "events for each); raise --stalled-events to test the gap path" % count)
         for c in stalled + readers:
             loop.drop(c)
     finally:
