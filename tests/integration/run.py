@@ -230,6 +230,8 @@ def main():
     parser.add_argument('--daemon', help='path of the spinewatchd binary to test')
     parser.add_argument('--only', action='append', default=[],
                         help='run only tests whose name contains this (repeatable)')
+    parser.add_argument('--exact', action='store_true',
+                        help='--only names whole test names, not parts of them')
     parser.add_argument('--keep', action='store_true', help='keep temp dirs of passed tests')
     parser.add_argument('--self-test', action='store_true',
                         help='only check the fake BlueZ (no daemon needed)')
@@ -255,7 +257,8 @@ def main():
     # the docs test checks every message the others received: it runs last
     ordered = sorted(suite.TESTS,
                      key=lambda t: t.name in ('docs-examples-and-keys', 'docs-schemas'))
-    tests = [t for t in ordered if not args.only or any(o in t.name for o in args.only)]
+    tests = [t for t in ordered if not args.only
+             or any(o == t.name if args.exact else o in t.name for o in args.only)]
     print(f'spinewatchd integration tests: {binary}', flush=True)
     passed = failed = 0
     for test in tests:
