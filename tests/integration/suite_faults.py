@@ -101,7 +101,9 @@ async def slouch_long_alert(env, f, started, what):
                              8, f'{what}: the slouch-long alert (3 s limit)')
     after = time.monotonic() - started
     alert = alert_events(f, 'slouch-long', 'raised')[-1]
-    check(1.2 <= after <= 5.0, f'{what}: the slouch-long alert came {after:.1f} s after the '
+    # (a wall-clock timer would fire at once after the step forward, an hour late after the
+    # step back; the margins are for a slow machine)
+    check(0.8 <= after <= 5.0, f'{what}: the slouch-long alert came {after:.1f} s after the '
           f'slouch start; 2 s expected (monotonic timer)')
     check_wall(env, alert['ts'], f'{what}: slouch-long alert')
     return alert
@@ -118,7 +120,7 @@ async def upright(env, f, start, started, what):
     # the start event came when the 1 s slouch delay ran out after the onset
     real = (time.monotonic() - started) * 1000 + 1000
     check(end.get('onset_ts') == start['onset_ts'], f'{what}: onset_ts changed: {start} -> {end}')
-    check(isinstance(end.get('duration_ms'), int) and abs(end['duration_ms'] - real) <= 800,
+    check(isinstance(end.get('duration_ms'), int) and abs(end['duration_ms'] - real) <= 1500,
           f'{what}: duration_ms {end.get("duration_ms")} but about {real:.0f} ms really '
           f'passed (a wall-clock duration would be off by the jump): {end}')
     check_wall(env, end['ts'], f'{what}: slouch end')
