@@ -12,6 +12,8 @@
 #   sensor    one sensor flooding notifications (5000/s): the daemon keeps up or counts the
 #             drops (the simulator's full-socket drops show up as `lost`), memory bounded,
 #             the event stream consecutive
+#   restart   the same flood with the simulated bluetoothd SIGKILLed mid-burst and back: the
+#             daemon resubscribes, every notification it received is one event, in order
 #
 # Feed clients are raw non-blocking sockets on one epoll loop (the WebSocket upgrade by hand,
 # unmasked server frames parsed with a minimum of work), so one Python process can follow
@@ -666,8 +668,58 @@ def scenario_sensor(args):
     return res
 
 
+def scenario_restart(args):
+    """bluetoothd SIGKILLed in the middle of a sensor flood, then back: the daemon survives,
+    reconnects, and every notification it received (before and after) is one event, in
+    order, for a reader that follows the whole time."""
+    rate = args.sensor_rate
+    count = int(rate * args.restart_seconds)
+    res = Result(name="restart", rate=rate, notifications=2 * count)
+    env = start_env(args, ["--max-clients", "16", "--backoff-min", "200"], "restart")
+    try:
+        loop = Loop(env.daemon.pid)
+        base = rss_kb(env.daemon.pid)[0]
+        readers = loop.connect(env.port, 1, "reader", 10)
+        before = env.sensors()[MIC]
+        cpu0, t0 = cpu_seconds(env.daemon.pid), time.monotonic()
+        burst(env, count, rate)
+        loop.run_until(lambda: False, args.restart_seconds / 2)
+        env.sb.kill_sim()                                   # mid-burst
+        killed = time.monotonic()
+        loop.run_until(lambda: False, 0.3)
+        check_alive(env, res)
+        env.sb.start_sim()
+
+        def subscribed():
+            return (env.sensors().get(MIC) or {}).get("notify") is not None
+        if not loop.run_until(subscribed, 20):
+            res.problem("the Spine Mic was not subscribed again within 20 s of bluetoothd's "
+                        "return")
+            raise Failure("no resubscription")
+        res["resubscribed_s"] = round(time.monotonic() - killed, 2)
+        burst(env, count, rate)
+        finish(env, loop, readers, res, args.restart_seconds + 60, t0)
+        res["daemon_cpu_s"] = round(cpu_seconds(env.daemon.pid) - cpu0, 2)
+        memory(env, loop, res, base, args.rss_limit_mb)
+        after = env.sensors()[MIC]
+        res["daemon_received"] = after["received"] - before["received"]
+        res["daemon_lost"] = after["lost"] - before["lost"]
+        res["crack_events"] = readers[0].cracks
+        if res["crack_events"] != res["daemon_received"]:
+            res.problem("%d notifications received but %d crack events" % (
+                res["daemon_received"], res["crack_events"]))
+        if res["daemon_received"] < count:
+            res.problem("only %d notifications received of the %d sent after the restart"
+                        % (res["daemon_received"], count))
+        for c in readers:
+            loop.drop(c)
+    finally:
+        stop_env(env, res)
+    return res
+
+
 SCENARIOS = {"clients": scenario_clients, "flood": scenario_flood, "stalled": scenario_stalled,
-             "sensor": scenario_sensor}
+             "sensor": scenario_sensor, "restart": scenario_restart}
 
 
 def kib(v):
@@ -693,16 +745,18 @@ def main():
     ap.add_argument("--stalled-rate", type=int, help="their rate (2000/s; smoke 3000)")
     ap.add_argument("--sensor-rate", type=int, help="notifications/s (5000)")
     ap.add_argument("--sensor-seconds", type=int, help="for how long (10; smoke 1)")
+    ap.add_argument("--restart-seconds", type=float,
+                    help="each burst of the restart scenario (4; smoke 0.6)")
     ap.add_argument("--rss-limit-mb", type=int, default=64,
                     help="fail if the daemon's VmHWM grows more than this over its start")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     full = dict(clients=1000, rate=200, seconds=10, flood=10000, flood_wave=1000,
                 flood_cap=200, stalled=100, stalled_ring=4096, stalled_events=40000,
-                stalled_rate=2000, sensor_rate=5000, sensor_seconds=10)
+                stalled_rate=2000, sensor_rate=5000, sensor_seconds=10, restart_seconds=4)
     smoke = dict(full, clients=50, seconds=2, flood=600, flood_wave=200, flood_cap=40,
                  stalled=20, stalled_ring=2048, stalled_events=17000, stalled_rate=3000,
-                 sensor_seconds=1)
+                 sensor_seconds=1, restart_seconds=0.6)
     for k, v in (smoke if args.smoke else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -758,6 +812,12 @@ def main():
                          r.get("stalled_got_gap"), r.get("stalled_dropped"),
                          r.get("stalled_events_read"), r.get("stalled_events_skipped"),
                          r.get("ring")))
+        elif name == "restart":
+            clients = r.get("readers")
+            notes = ("%s/s, bluetoothd SIGKILLed mid-burst, resubscribed after %s s: received "
+                     "%s, lost %s, crack events %s" % (
+                         r.get("rate"), r.get("resubscribed_s"), r.get("daemon_received"),
+                         r.get("daemon_lost"), r.get("crack_events")))
         else:
             clients = r.get("readers")
             notes = "%s/s: sent %s, out %s, sim socket full %s, received %s, lost %s" % (
