@@ -262,15 +262,17 @@ void history_close(struct history *h)
 {
 	if (!h)
 		return;
-	if (h->loop) {
-		loop_timer_cancel(&h->flush_timer);
-		loop_timer_cancel(&h->prune_timer);
-	}
 	if (history_flush(h) == 0 && meta_set(h, "clean", "1") == 0)
 		log_info("history: closed cleanly at event %llu", (unsigned long long)h->last_seq);
 	else
 		log_warn("history: %llu events could not be written before stopping (%s)",
 			 (unsigned long long)h->q_len, h->problem ? h->problem : "error");
+	/* after the last flush: it may arm the prune timer (or the retry timer), which must
+	 * not stay in the loop's timer list once h is freed */
+	if (h->loop) {
+		loop_timer_cancel(&h->flush_timer);
+		loop_timer_cancel(&h->prune_timer);
+	}
 	while (h->q_len)
 		drop_oldest(h);
 	sqlite3_close(h->db);

@@ -649,13 +649,14 @@ out:
 		dbus_connection_close(conn);
 		dbus_connection_unref(conn);
 	}
+	sensors_free(sensors);   /* cancels its timers: before server_stop destroys their list */
+	sensors = NULL;
 	if (feed)   /* clients still open close with the context: no one to tell */
 		feed_going_away(feed, NULL, NULL);
 	loop_free(loop);
 	server_stop(&srv);
 	http_api_free(api);
 	feed_free(feed);
-	sensors_free(sensors);
 	store_free(store);
 	free(acc);
 	return status;

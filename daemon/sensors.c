@@ -268,10 +268,15 @@ static void event_init(struct feed_event *ev, const struct sensor *x, enum feed_
 static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, const char *reason)
 {
 	struct feed_event ev;
-	int64_t duration = mono - x->onset_mono;
+	int64_t duration = mono - x->onset_mono, ts = x->onset_epoch + duration;
+	int64_t now = clock_epoch_ms();
 
-	/* ts, onset_ts and duration_ms agree exactly: ts = onset_ts + duration_ms */
-	event_init(&ev, x, FEED_EV_SLOUCH, x->onset_epoch + duration);
+	/* ts, onset_ts and duration_ms agree exactly: ts = onset_ts + duration_ms, unless the
+	 * wall clock was set meanwhile (NTP, by hand): then ts is the wall clock's time now and
+	 * duration_ms still the time that really passed (monotonic) */
+	if (now - ts > SENSORS_CLOCK_STEP_MS || ts - now > SENSORS_CLOCK_STEP_MS)
+		ts = now;
+	event_init(&ev, x, FEED_EV_SLOUCH, ts);
 	ev.slouch.start = false;
 	ev.slouch.angle = x->det.angle;
 	ev.slouch.threshold_deg = s->cfg.threshold_deg;

@@ -24,6 +24,7 @@
 #define SENSORS_MAX 64
 #define SENSORS_POSTURE_INTERVAL_MS 500   /* live posture: at most 2/s/sensor */
 #define SENSORS_STATUS_INTERVAL_MS 1000   /* status updates: at most 1/s/sensor */
+#define SENSORS_CLOCK_STEP_MS 2000        /* wall clock off by more: it was set */
 #define SENSORS_SEQ_BACKWARDS 1024        /* a counter this far back is stale */
 
 struct sensors;

@@ -82,13 +82,23 @@ class PrivateBus:
 
 
 # What AddressSanitizer, LeakSanitizer and UBSan print when they find something.
+# And valgrind memcheck (run.py --wrap): a non-zero error count.
 SANITIZER_REPORT = re.compile(
-    r'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)')
+    r'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)'
+    r'|ERROR SUMMARY: [1-9]')
+
+
+# A command the daemon runs under (run.py --wrap, e.g. valgrind), as a list; `{tmpdir}` in it is
+# the test's temp dir. The wrapper must run the daemon in its own process (valgrind does), so
+# the PID we signal is the daemon's. TIME_FACTOR stretches start-up and shutdown waits.
+WRAP = []
+TIME_FACTOR = 1.0
 
 
 class Daemon:
     """spinewatchd on a free 127.0.0.1 port, its system bus pointed at our private bus; `{tmpdir}`
-    in an argument is the test's temp dir."""
+    in an argument is the test's temp dir. argv is the daemon's own command line (without the
+    wrapper)."""
 
     def __init__(self, binary, bus_address, tmpdir, web_root, args=(), extra_env=None):
         self.port = free_port()
@@ -116,11 +126,13 @@ class Daemon:
             args = ['--disable-alerts', 'crack-rate', *args]
         self.argv = [binary, '--listen', f'127.0.0.1:{self.port}', '--web-root', web_root,
                      '-v', *args]
+        wrap = [a.replace('{tmpdir}', tmpdir) for a in WRAP]
         with open(self.stderr_path, 'wb') as err:
-            self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(wrap + self.argv, env=env, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err)
         try:
-            wait_until(self._listening, 15, f'spinewatchd to listen on port {self.port}')
+            wait_until(self._listening, 15 * TIME_FACTOR,
+                       f'spinewatchd to listen on port {self.port}')
         except BaseException:
             self.stop()
             raise
@@ -149,7 +161,7 @@ class Daemon:
         """Stop it with SIGTERM; returns a list of problems (non-zero exit, death by signal,
         sanitizer report on stderr), empty when it shut down cleanly."""
         was_running = self.alive()
-        status = stop_process(self.proc, timeout=15)
+        status = stop_process(self.proc, timeout=15 * TIME_FACTOR)
         problems = []
         if not was_running:
             problems.append(f'spinewatchd had already exited (status {status}) before the '

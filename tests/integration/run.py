@@ -9,6 +9,8 @@ not exit 0 on SIGTERM, or prints a sanitizer report.
 
     /usr/bin/python3 tests/integration/run.py --daemon build/spinewatchd [--only NAME] [--keep]
     /usr/bin/python3 tests/integration/run.py --self-test    # the fake BlueZ alone, no daemon
+    /usr/bin/python3 tests/integration/run.py --daemon build/spinewatchd \
+        --wrap 'valgrind --error-exitcode=99 ...' --time-factor 4 --only NAME   # under valgrind
 """
 
 import argparse
@@ -25,7 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # keep the source tree clean
 
+import shlex  # noqa: E402
+
 import fakebluez  # noqa: E402
+import procs  # noqa: E402
 import feed  # noqa: E402
 import suite  # noqa: E402
 import suite_real_world  # noqa: E402,F401  (registers its tests in suite.TESTS)
@@ -42,6 +47,7 @@ import suite_http  # noqa: E402,F401  (likewise)
 import suite_schema  # noqa: E402,F401  (likewise)
 import suite_examples  # noqa: E402,F401  (likewise)
 import suite_mqtt  # noqa: E402,F401  (likewise)
+import suite_faults  # noqa: E402,F401  (likewise)
 from procs import Daemon, PrivateBus, TestFailure, check  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -183,18 +189,20 @@ def run_one(test, binary, keep):
     env = None
     ok, message = False, ''
     signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(test.deadline + SETUP_SLACK)
+    # under a slow wrapper (valgrind) the daemon needs longer for everything
+    deadline = int(test.deadline * procs.TIME_FACTOR)
+    signal.alarm(deadline + SETUP_SLACK)
     try:
         try:
             env = Env(binary, test, tmpdir)
-            asyncio.run(asyncio.wait_for(test.func(env), test.deadline))
+            asyncio.run(asyncio.wait_for(test.func(env), deadline))
             ok = True
         except asyncio.TimeoutError:
-            message = f'deadline of {test.deadline} s exceeded'
+            message = f'deadline of {deadline} s exceeded'
         except TestFailure as e:
             message = str(e)
         except HardDeadline:
-            message = f'hard deadline of {test.deadline + SETUP_SLACK} s exceeded'
+            message = f'hard deadline of {deadline + SETUP_SLACK} s exceeded'
         except Exception:  # a bug in the test or an unexpected error: report it in full
             message = traceback.format_exc()
         finally:
@@ -232,10 +240,19 @@ def main():
     parser.add_argument('--daemon', help='path of the spinewatchd binary to test')
     parser.add_argument('--only', action='append', default=[],
                         help='run only tests whose name contains this (repeatable)')
+    parser.add_argument('--exact', action='store_true',
+                        help='--only names whole test names, not parts of them')
     parser.add_argument('--keep', action='store_true', help='keep temp dirs of passed tests')
     parser.add_argument('--self-test', action='store_true',
                         help='only check the fake BlueZ (no daemon needed)')
+    parser.add_argument('--wrap', default='',
+                        help='run the daemon under this command (shell words; {tmpdir} is the '
+                        'test\'s temp dir), e.g. valgrind')
+    parser.add_argument('--time-factor', type=float, default=1.0,
+                        help='stretch test deadlines and daemon start/stop waits (slow wrappers)')
     args = parser.parse_args()
+    procs.WRAP = shlex.split(args.wrap)
+    procs.TIME_FACTOR = max(1.0, args.time_factor)
 
     if args.self_test:
         self_test()
@@ -250,7 +267,8 @@ def main():
     # the docs test checks every message the others received: it runs last
     ordered = sorted(suite.TESTS,
                      key=lambda t: t.name in ('docs-examples-and-keys', 'docs-schemas'))
-    tests = [t for t in ordered if not args.only or any(o in t.name for o in args.only)]
+    tests = [t for t in ordered if not args.only
+             or any(o == t.name if args.exact else o in t.name for o in args.only)]
     print(f'spinewatchd integration tests: {binary}', flush=True)
     passed = failed = 0
     for test in tests:
