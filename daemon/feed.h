@@ -75,6 +75,7 @@ struct feed_counts {
 	uint64_t rate_limited;     /* commands refused for coming too fast */
 	uint64_t forbidden;        /* commands refused to read-only clients */
 	uint64_t timed_out;        /* clients dropped for taking nothing for write_timeout_s */
+	uint64_t batches;          /* writes that carried a lagging client's backlog at once */
 };
 void feed_counts(const struct feed *f, struct feed_counts *out);
 

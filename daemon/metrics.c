@@ -267,6 +267,8 @@ static void feed_and_ring(FILE *out, const struct http_sources *src)
 	    "Client commands refused for coming faster than 20 a second.", c.rate_limited);
 	one(out, "spinewatch_feed_commands_forbidden_total", "counter",
 	    "Commands that change state refused to read-only clients.", c.forbidden);
+	one(out, "spinewatch_feed_batches_total", "counter",
+	    "Writes that carried a lagging feed client's backlog of events at once.", c.batches);
 	one(out, "spinewatch_feed_clients_timed_out_total", "counter",
 	    "Feed clients dropped for taking nothing they were due for the client timeout.",
 	    c.timed_out);
