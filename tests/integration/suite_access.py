@@ -438,6 +438,23 @@ async def t_tls(env):
     async with Feed(ws, 'wss') as f:
         hello = await f.next(what='hello')
         check(hello['type'] == 'hello', f'hello over wss: {hello}')
+        # a burst, so that the backlog goes out batched: whole frames over TLS, in order
+        env.fake.wait_notifying(env.sensors, 15)   # (env.streaming() speaks ws://)
+        for i in range(300):
+            env.fake.send_crack(env.sound, intensity=40, duration_ms=2000 + i)
+        events = await f.events(300, kinds=('crack',), timeout=30)
+        got = [e['duration_ms'] for e in events if e['duration_ms'] >= 2000]
+        check(got == list(range(2000, 2300)), f'300 cracks over wss: {got[:5]}.. ({len(got)})')
+    conn = http.client.HTTPSConnection('127.0.0.1', env.port, timeout=10, context=ctx)
+    try:
+        conn.request('GET', '/metrics')
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    batches = [float(line.split()[1]) for line in text.splitlines()
+               if line.startswith('spinewatch_feed_batches_total ')]
+    print(f'[{batches[0]:.0f} batched writes]', end=' ')
+    check(batches and batches[0] > 0, 'the burst went out in batched writes')
     # HTTP/2 is not offered (ALPN http/1.1 only), so no request gets around the gate that way:
     # a client asking for h2 gets HTTP/1.1 and the gate's answers
     cert = os.path.join(env.tmpdir, 'cert.pem')
