@@ -173,6 +173,7 @@ static void episode_from(struct cracks_episode *e, const struct cracks_report *r
 	e->intensity = r->intensity;
 	e->count = r->count;
 	e->reports = 1;
+	e->heard = r->heard;
 }
 
 static void merge(struct cracks_episode *e, const struct cracks_report *r)
@@ -183,6 +184,8 @@ static void merge(struct cracks_episode *e, const struct cracks_report *r)
 		e->end_ms = r->ts_ms + r->duration_ms;
 	if (r->intensity > e->intensity)
 		e->intensity = r->intensity;
+	if (r->heard.heard && (!e->heard.heard || r->heard.dbfs > e->heard.dbfs))
+		e->heard = r->heard;
 	e->count += r->count;
 	e->reports++;
 }

@@ -69,12 +69,20 @@ const char *cracks_config_check(const struct cracks_config *cfg);
 
 /* One crack report. ts_ms is its onset on the caller's monotonic clock
  * (for a spine profile notification: now - age_ms). */
+/* What the host heard of a crack in a microphone's audio (audio_cracks.h). */
+struct cracks_heard {
+	bool heard;             /* false: the sensor reported the crack itself */
+	double dbfs;            /* its level */
+	unsigned freq_hz;       /* its dominant frequency */
+};
+
 struct cracks_report {
 	int64_t ts_ms;
 	enum spine_crack_kind kind;
 	unsigned intensity;     /* 0-100 */
 	unsigned duration_ms;   /* at most 65535 */
 	unsigned count;         /* pops in the report, >= 1 */
+	struct cracks_heard heard;
 };
 
 struct cracks_episode {
@@ -83,6 +91,7 @@ struct cracks_episode {
 	unsigned intensity;         /* the highest */
 	unsigned count;             /* pops (the reports' counts summed) */
 	unsigned reports;           /* reports merged */
+	struct cracks_heard heard;  /* the loudest heard report's, if any was heard */
 };
 
 enum cracks_event_type {

@@ -294,7 +294,8 @@ static void emit_slouch_end(struct sensors *s, struct sensor *x, int64_t mono, c
 /* A crack event: stored, counted in the day's record, judged against the
  * wearer's usual rate for this hour. */
 static void emit_crack(struct sensors *s, struct sensor *x, int64_t ts, enum spine_crack_kind kind,
-		       unsigned intensity, unsigned duration_ms, unsigned count)
+		       unsigned intensity, unsigned duration_ms, unsigned count,
+		       const struct cracks_heard *heard)
 {
 	struct feed_event ev;
 	int64_t now = clock_epoch_ms();
@@ -304,6 +305,11 @@ static void emit_crack(struct sensors *s, struct sensor *x, int64_t ts, enum spi
 	ev.crack.intensity = intensity;
 	ev.crack.duration_ms = duration_ms;
 	ev.crack.count = count;
+	if (heard && heard->heard) {
+		ev.crack.heard = true;
+		ev.crack.level_dbfs = heard->dbfs;
+		ev.crack.freq_hz = heard->freq_hz;
+	}
 	store_add_event(s->store, &ev);
 	if (s->stats)
 		stats_keeper_crack(s->stats, x->address, ts, ev.crack.kind, count);
@@ -647,7 +653,8 @@ static void cracks_drain(struct sensors *s, struct sensor *x)
 		if (ce.type == CRACKS_EPISODE) {
 			emit_crack(s, x, epoch - (mono - ce.episode.start_ms), ce.episode.kind,
 				   ce.episode.intensity,
-				   (unsigned)(ce.episode.end_ms - ce.episode.start_ms), ce.episode.count);
+				   (unsigned)(ce.episode.end_ms - ce.episode.start_ms), ce.episode.count,
+				   &ce.episode.heard);
 		} else if (s->alerts) {
 			log_info("sensor %s: %u crack episodes since %.0f s ago: %s pattern", x->address,
 				 ce.episodes, (double)(mono - ce.first_ms) / 1000.0,
@@ -676,7 +683,8 @@ static void crack_timer_fire(struct loop_timer *t)
 }
 
 /* A crack report: it opens or joins an episode (pops within 150 ms are one). */
-static const char *crack(struct sensors *s, struct sensor *x, const struct spine_crack *c)
+static const char *crack(struct sensors *s, struct sensor *x, const struct spine_crack *c,
+			 const struct cracks_heard *heard)
 {
 	int64_t mono = clock_mono_ms();
 	struct cracks_report r = {
@@ -685,10 +693,12 @@ static const char *crack(struct sensors *s, struct sensor *x, const struct spine
 	};
 	const char *bad;
 
+	if (heard)
+		r.heard = *heard;
 	if (!s->cracks_cfg.merge_ms) {
 		/* merging off: the report is the crack */
 		emit_crack(s, x, clock_epoch_ms() - c->age_ms, c->kind, c->intensity, c->duration_ms,
-			   c->count);
+			   c->count, heard);
 		return NULL;
 	}
 	bad = cracks_feed(&x->cracks, mono, &r);
@@ -712,12 +722,13 @@ static void audio_drain(struct sensors *s, struct sensor *x)
 			.count = (uint8_t)(ac.count > UINT8_MAX ? UINT8_MAX : ac.count),
 			.age_ms = (uint16_t)(age > UINT16_MAX ? UINT16_MAX : age),
 		};
+		struct cracks_heard h = { .heard = true, .dbfs = ac.dbfs, .freq_hz = ac.freq_hz };
 		const char *bad;
 
 		log_debug("sensor %s: heard a %s: %.1f dBFS, %u ms, %u pop(s), %u Hz", x->address,
 			  spine_crack_kind_name(ac.kind), ac.dbfs, ac.duration_ms, ac.count,
 			  ac.freq_hz);
-		if ((bad = crack(s, x, &c)))
+		if ((bad = crack(s, x, &c, &h)))
 			log_rl(&x->rl, LOG_WARNING, "sensor %s: heard crack dropped (%s)", x->address, bad);
 	}
 }
@@ -817,7 +828,7 @@ void sensors_notification(struct sensors *s, const char *address, enum sw_char_r
 				reject(x, len, drop);
 			return;
 		}
-		if ((drop = crack(s, x, &c)))
+		if ((drop = crack(s, x, &c, NULL)))
 			reject(x, len, drop);
 		return;
 	case SW_CHAR_THINGY_MIC:

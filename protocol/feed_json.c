@@ -72,6 +72,10 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 		bad |= put(o, "intensity", json_integer(ev->crack.intensity));
 		bad |= put(o, "duration_ms", json_integer(ev->crack.duration_ms));
 		bad |= put(o, "count", json_integer(ev->crack.count));
+		if (ev->crack.heard) {
+			bad |= put(o, "level_dbfs", real1(ev->crack.level_dbfs));
+			bad |= put(o, "freq_hz", json_integer(ev->crack.freq_hz));
+		}
 		break;
 	case FEED_EV_SLOUCH:
 		bad |= put(o, "kind", json_string("slouch"));

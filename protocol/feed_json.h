@@ -35,6 +35,9 @@ struct feed_event {
 		struct {
 			const char *kind;      /* "pop" | "click" | "grind" */
 			unsigned intensity, duration_ms, count;
+			bool heard;            /* heard in audio: level_dbfs and freq_hz follow */
+			double level_dbfs;
+			unsigned freq_hz;
 		} crack;
 		struct {
 			bool start;

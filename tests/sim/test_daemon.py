@@ -438,6 +438,15 @@ def thingy_sound_cracks_heard(e=None):
                   (kind, [(m.get("crack"), m.get("count")) for m in got]))
             ev = got[0]
             check(0 < ev.get("intensity", 0) <= 100, "intensity %r" % ev.get("intensity"))
+            # heard, so with the level and the dominant frequency
+            level = ev.get("level_dbfs")
+            check(isinstance(level, (int, float)) and -90 < level <= 0 and
+                  abs(ev["intensity"] - max(0, min(100, 100 + level))) <= 1,
+                  "level_dbfs %r with intensity %r" % (level, ev.get("intensity")))
+            check(isinstance(ev.get("freq_hz"), int) and 0 < ev["freq_hz"] <= 8000,
+                  "freq_hz %r" % ev.get("freq_hz"))
+            if kind == "grind":
+                check(ev["freq_hz"] < 1000, "a grind's dominant frequency %r Hz" % ev["freq_hz"])
             if kind == "pop":
                 check(1 <= ev.get("count", 0) <= count, "%d pops heard as %r" % (count, ev.get("count")))
             if kind == "grind":

@@ -23,7 +23,8 @@
 static struct cracks_report rep(int64_t ts, enum spine_crack_kind kind, unsigned intensity,
 				unsigned duration_ms, unsigned count)
 {
-	struct cracks_report r = { ts, kind, intensity, duration_ms, count };
+	struct cracks_report r = { .ts_ms = ts, .kind = kind, .intensity = intensity,
+				    .duration_ms = duration_ms, .count = count };
 
 	return r;
 }
@@ -582,9 +583,40 @@ static void test_pattern_max_count(void **state)
 	assert_int_equal(c.manip.onset[0], 1000);
 }
 
+/* Heard reports (from audio): the episode keeps the loudest heard one's level
+ * and frequency; a merged report the sensor made itself adds none; an episode
+ * of reports the sensor made has none. */
+static void test_heard_level_and_frequency(void **state)
+{
+	struct cracks c;
+	struct cracks_event ev;
+	struct cracks_report a = rep(1000, POP, 60, 5, 1), b = rep(1040, POP, 70, 5, 2),
+			     d = rep(1080, POP, 90, 5, 1);
+
+	(void)state;
+	init_default(&c);
+	a.heard = (struct cracks_heard){ true, -30.0, 2400 };
+	b.heard = (struct cracks_heard){ true, -22.5, 3100 };
+	feed_ok(&c, 1010, a);
+	feed_ok(&c, 1050, b);
+	feed_ok(&c, 1090, d);   /* the sensor's own: louder by intensity, but not heard */
+	cracks_tick(&c, 1251);
+	assert_true(cracks_next(&c, &ev));
+	assert_int_equal(ev.type, CRACKS_EPISODE);
+	assert_int_equal(ev.episode.reports, 3);
+	assert_int_equal(ev.episode.intensity, 90);
+	assert_true(ev.episode.heard.heard);
+	assert_true(ev.episode.heard.dbfs == -22.5);
+	assert_int_equal(ev.episode.heard.freq_hz, 3100);
+	feed_ok(&c, 5000, rep(5000, GRIND, 40, 800, 1));
+	assert_true(cracks_next(&c, &ev));
+	assert_false(ev.episode.heard.heard);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_heard_level_and_frequency),
 		cmocka_unit_test(test_merge_window_boundary),
 		cmocka_unit_test(test_late_report),
 		cmocka_unit_test(test_earlier_onset_merges),

@@ -100,6 +100,11 @@ static void reencode_event(json_t *o, const char *line)
 		ev.crack.intensity = (unsigned)num(o, "intensity");
 		ev.crack.duration_ms = (unsigned)num(o, "duration_ms");
 		ev.crack.count = (unsigned)num(o, "count");
+		if (json_object_get(o, "level_dbfs")) {   /* heard in audio */
+			ev.crack.heard = true;
+			ev.crack.level_dbfs = real(o, "level_dbfs");
+			ev.crack.freq_hz = (unsigned)num(o, "freq_hz");
+		}
 	} else if (!strcmp(kind, "slouch")) {
 		ev.kind = FEED_EV_SLOUCH;
 		ev.slouch.start = !strcmp(str(o, "phase"), "start");
