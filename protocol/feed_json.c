@@ -1,13 +1,19 @@
 /*
  * feed_json.c - JSON encoders for the feed's messages, built on jansson.
  * Reals are rounded to one decimal and printed with up to 6 significant
- * digits; object members keep the order of websocket-feed.md.
+ * digits; object members keep the order of websocket-feed.md. The two
+ * messages of the hot path, live posture samples and crack events, are
+ * written straight into the caller's buffer (no allocation), byte for byte
+ * as jansson writes the others (a unit test compares them).
  */
 #include "feed_json.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,6 +52,127 @@ static int dump_into(json_t *o, char *buf, size_t cap)
 	return (int)n;
 }
 
+/* ---- an allocation-free writer for the hot path ------------------------------------------ */
+
+struct jw {
+	char *p, *end;
+	bool full;
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (w->full || (size_t)(w->end - w->p) < n) {
+		w->full = true;
+		return;
+	}
+	memcpy(w->p, s, n);
+	w->p += n;
+}
+
+#define JW_LIT(w, s) jw_raw((w), (s), sizeof(s) - 1)
+
+static void jw_fmt(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jw_fmt(struct jw *w, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		w->full = true;
+		return;
+	}
+	jw_raw(w, tmp, (size_t)n);
+}
+
+/* A string as jansson writes it (its escapes; UTF-8 checked: invalid fails). */
+static void jw_str(struct jw *w, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	JW_LIT(w, "\"");
+	for (; *u; u++) {
+		switch (*u) {
+		case '"': JW_LIT(w, "\\\""); break;
+		case '\\': JW_LIT(w, "\\\\"); break;
+		case '\b': JW_LIT(w, "\\b"); break;
+		case '\f': JW_LIT(w, "\\f"); break;
+		case '\n': JW_LIT(w, "\\n"); break;
+		case '\r': JW_LIT(w, "\\r"); break;
+		case '\t': JW_LIT(w, "\\t"); break;
+		default:
+			if (*u < 0x20)
+				jw_fmt(w, "\\u%04X", *u);
+			else if (*u < 0x80)
+				jw_raw(w, (const char *)u, 1);
+			else
+				w->full = true;   /* not ASCII: these messages never carry any */
+		}
+	}
+	JW_LIT(w, "\"");
+}
+
+/* A real rounded to one decimal, as jansson prints it with JSON_REAL_PRECISION(6):
+ * %.6g, and ".0" when that looks like an integer. */
+static void jw_real1(struct jw *w, double v)
+{
+	char tmp[40];
+	int n;
+
+	if (!isfinite(v))
+		v = 0;
+	v = round(v * 10.0) / 10.0;
+	n = snprintf(tmp, sizeof(tmp), "%.6g", v);
+	if (n < 0 || (size_t)n >= sizeof(tmp) - 2) {
+		w->full = true;
+		return;
+	}
+	if (!strpbrk(tmp, ".eE")) {
+		memcpy(tmp + n, ".0", 3);
+		n += 2;
+	}
+	jw_raw(w, tmp, (size_t)n);
+}
+
+static int jw_done(struct jw *w, char *buf)
+{
+	if (w->full || w->p - buf > INT32_MAX)
+		return -1;
+	return (int)(w->p - buf);
+}
+
+static void jw_init(struct jw *w, char *buf, size_t cap)
+{
+	w->p = buf;
+	w->end = buf + cap;
+	w->full = false;
+}
+
+static int encode_crack(const struct feed_event *ev, char *buf, size_t cap)
+{
+	struct jw w;
+	uint64_t seq = ev->seq > (1ULL << 53) ? (1ULL << 53) : ev->seq;
+
+	jw_init(&w, buf, cap);
+	jw_fmt(&w, "{\"type\":\"event\",\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"sensor\":", seq,
+	       ev->ts_ms);
+	jw_str(&w, ev->sensor);
+	JW_LIT(&w, ",\"kind\":\"crack\",\"crack\":");
+	jw_str(&w, ev->crack.kind ? ev->crack.kind : "unknown");
+	jw_fmt(&w, ",\"intensity\":%u,\"duration_ms\":%u,\"count\":%u", ev->crack.intensity,
+	       ev->crack.duration_ms, ev->crack.count);
+	if (ev->crack.heard) {
+		JW_LIT(&w, ",\"level_dbfs\":");
+		jw_real1(&w, ev->crack.level_dbfs);
+		jw_fmt(&w, ",\"freq_hz\":%u", ev->crack.freq_hz);
+	}
+	JW_LIT(&w, "}");
+	return jw_done(&w, buf);
+}
+
 /* json_object_set_new that tolerates NULL values (invalid UTF-8) by failing the object */
 static int put(json_t *o, const char *key, json_t *v)
 {
@@ -56,8 +183,12 @@ static int put(json_t *o, const char *key, json_t *v)
 
 int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 {
-	json_t *o = json_object();
+	json_t *o;
 	int bad = 0;
+
+	if (ev->kind == FEED_EV_CRACK)
+		return encode_crack(ev, buf, cap);
+	o = json_object();
 
 	if (!o)
 		return -1;
@@ -134,15 +265,17 @@ int feed_encode_event(const struct feed_event *ev, char *buf, size_t cap)
 
 int feed_encode_posture(const struct feed_posture *p, char *buf, size_t cap)
 {
-	return dump_into(json_pack("{s:s, s:I, s:s, s:o, s:b, s:I, s:b, s:I}",
-				   "type", "posture",
-				   "ts", (json_int_t)p->ts_ms,
-				   "sensor", p->sensor,
-				   "angle", real1(p->calibrating ? 0.0 : p->angle),
-				   "calibrating", p->calibrating,
-				   "beyond_ms", (json_int_t)p->beyond_ms,
-				   "slouching", p->slouching,
-				   "sitting_ms", (json_int_t)p->sitting_ms), buf, cap);
+	struct jw w;
+
+	jw_init(&w, buf, cap);
+	jw_fmt(&w, "{\"type\":\"posture\",\"ts\":%" PRId64 ",\"sensor\":", p->ts_ms);
+	jw_str(&w, p->sensor ? p->sensor : "");
+	JW_LIT(&w, ",\"angle\":");
+	jw_real1(&w, p->calibrating ? 0.0 : p->angle);
+	jw_fmt(&w, ",\"calibrating\":%s,\"beyond_ms\":%" PRId64 ",\"slouching\":%s,"
+	       "\"sitting_ms\":%" PRId64 "}", p->calibrating ? "true" : "false", p->beyond_ms,
+	       p->slouching ? "true" : "false", p->sitting_ms);
+	return jw_done(&w, buf);
 }
 
 static json_t *int_or_null(bool present, json_int_t v)

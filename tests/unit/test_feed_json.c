@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -622,6 +623,78 @@ static void test_command_depth_cap(void **state)
 	assert_string_equal(message, "the message nests deeper than 4 levels");
 }
 
+/* The hot path's own writer (postures, crack events) against jansson's output
+ * for the same message, over many values: byte for byte. */
+static void test_hot_path_matches_jansson(void **state)
+{
+	static const char *const sensors[] = { "C0:FF:EE:00:00:01", "a\"b\\c\n\t\x01\x7f/", "" };
+	static const double angles[] = { 0.0, -0.0, 0.04, -0.04, 0.05, 0.15, 12.25, -3.35,
+					 179.99, 1e-7, 123456.7, -99999.95, 1.0 / 3.0 };
+	char mine[1024], ref[1024];
+	unsigned i, j;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < 4000; i++) {
+		double a = i < 13 ? angles[i] : ((double)rand() / RAND_MAX - 0.5) * 400.0;
+		const char *sensor = sensors[i % 3];
+		struct feed_posture p = {
+			.ts_ms = (int64_t)rand() * 1000 + i, .sensor = sensor, .angle = a,
+			.calibrating = i % 7 == 0, .slouching = i % 3 == 1,
+			.beyond_ms = rand() % 100000, .sitting_ms = (int64_t)rand() * 3,
+		};
+		json_t *o = json_pack("{s:s, s:I, s:s, s:f, s:b, s:I, s:b, s:I}", "type", "posture",
+				      "ts", (json_int_t)p.ts_ms, "sensor", sensor,
+				      "angle", round((p.calibrating ? 0.0 : a) * 10.0) / 10.0,
+				      "calibrating", p.calibrating, "beyond_ms", (json_int_t)p.beyond_ms,
+				      "slouching", p.slouching, "sitting_ms", (json_int_t)p.sitting_ms);
+		size_t n = json_dumpb(o, ref, sizeof(ref), JSON_COMPACT | JSON_REAL_PRECISION(6));
+		int m = feed_encode_posture(&p, mine, sizeof(mine));
+
+		json_decref(o);
+		if (m < 0 || (size_t)m != n || memcmp(mine, ref, n))
+			fail_msg("posture %u: %.*s != %.*s", i, m, mine, (int)n, ref);
+		/* too small a buffer fails, never overflows */
+		for (j = 0; j < n; j += 7)
+			assert_int_equal(feed_encode_posture(&p, mine, j), -1);
+	}
+	for (i = 0; i < 4000; i++) {
+		struct feed_event ev;
+		json_t *o;
+		size_t n;
+		int m;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = FEED_EV_CRACK;
+		ev.seq = i == 0 ? (1ULL << 60) : (uint64_t)rand() * rand();
+		ev.ts_ms = (int64_t)rand() * 1000;
+		snprintf(ev.sensor, sizeof(ev.sensor), "%s", sensors[i % 2 ? 0 : 2]);
+		ev.crack.kind = (const char *[]){ "pop", "click", "grind" }[i % 3];
+		ev.crack.intensity = (unsigned)rand() % 101;
+		ev.crack.duration_ms = (unsigned)rand() % 65536;
+		ev.crack.count = 1 + (unsigned)rand() % 255;
+		ev.crack.heard = i % 2;
+		ev.crack.level_dbfs = -((double)rand() / RAND_MAX) * 90.0;
+		ev.crack.freq_hz = (unsigned)rand() % 8001;
+		o = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:i, s:i, s:i}", "type", "event",
+			      "seq", (json_int_t)(ev.seq > (1ULL << 53) ? (1ULL << 53) : ev.seq),
+			      "ts", (json_int_t)ev.ts_ms, "sensor", ev.sensor, "kind", "crack",
+			      "crack", ev.crack.kind, "intensity", (int)ev.crack.intensity,
+			      "duration_ms", (int)ev.crack.duration_ms, "count", (int)ev.crack.count);
+		if (ev.crack.heard) {
+			json_object_set_new(o, "level_dbfs",
+					    json_real(round(ev.crack.level_dbfs * 10.0) / 10.0));
+			json_object_set_new(o, "freq_hz", json_integer(ev.crack.freq_hz));
+		}
+		n = json_dumpb(o, ref, sizeof(ref), JSON_COMPACT | JSON_REAL_PRECISION(6) |
+			       JSON_PRESERVE_ORDER);
+		json_decref(o);
+		m = feed_encode_event(&ev, mine, sizeof(mine));
+		if (m < 0 || (size_t)m != n || memcmp(mine, ref, n))
+			fail_msg("crack %u: %.*s != %.*s", i, m, mine, (int)n, ref);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +706,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_reals_rounded),
 		cmocka_unit_test(test_command_depth_cap),
+		cmocka_unit_test(test_hot_path_matches_jansson),
 	};
 
 	if (argc > 1)
