@@ -151,8 +151,11 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 
 # Benchmarks print figures; they assert nothing about them (load.py does check that readers
 # lose nothing, the daemon survives and its memory stays bounded: tests/bench/README.md).
-bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so
+	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
+	  --no-history
 	$(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --only sensor --notify-path start
@@ -160,10 +163,17 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	  --sensor-seconds 2
 
 # A short run in `make check`, so the benchmarks keep working.
-bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
+	  -n 1000 --no-history --max-per-notification 0.5
 	$(BUILD)/bench/audio_cracks --per-class 2
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --smoke
+
+# counts a process's heap allocations (tests/bench/allocs.py preloads it into the daemon)
+$(BUILD)/bench/malloc_count.so: tests/bench/malloc_count.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 $(WARN) -o $@ $<
 
 # Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
 bench-audio: $(BUILD)/bench/audio_cracks
