@@ -149,10 +149,16 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
 
+# the latency benchmark's floors (tests/bench/latency.py): a bare libdbus / AcquireNotify
+# intake and a bare libwebsockets fan-out
+BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws
+
 # Benchmarks print figures; they assert nothing about them (load.py does check that readers
-# lose nothing, the daemon survives and its memory stays bounded: tests/bench/README.md).
-bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+# lose nothing, the daemon survives and its memory stays bounded, latency.py that clients
+# which keep up lose nothing: tests/bench/README.md).
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS)
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd
 	$(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --only sensor --notify-path start
@@ -160,14 +166,23 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	  --sensor-seconds 2
 
 # A short run in `make check`, so the benchmarks keep working.
-bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS)
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke
 	$(BUILD)/bench/audio_cracks --per-class 2
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --smoke
 
 # Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
 bench-audio: $(BUILD)/bench/audio_cracks
 	$(BUILD)/bench/audio_cracks
+
+$(BUILD)/bench/floor_notify: tests/bench/floor_notify.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --libs dbus-1 2>/dev/null)
+
+$(BUILD)/bench/floor_ws: tests/bench/floor_ws.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --libs libwebsockets 2>/dev/null)
 
 $(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
