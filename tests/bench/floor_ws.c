@@ -10,8 +10,9 @@
  *   {"type":"event","seq":I,"t":CLOCK_MONOTONIC seconds,"pad":"..."}
  * A client more than RING messages behind skips ahead (counted). When every client has every
  * message it prints "done CPU SKIPPED" (CPU: getrusage user + system seconds). It runs until
- * SIGTERM. The tick (1/R s, at most 1000 a second) is a timerfd adopted into the lws loop: an lws_sul timer under 1 ms
- * makes lws 4.1.6 poll() with a zero timeout until it is due (a busy loop).
+ * SIGTERM. The tick (every 1/R s, at most 1000 a second) is a timerfd adopted into the lws
+ * loop: with an lws_sul timer less than 1 ms away, lws 4.1.6 poll()s with a zero timeout
+ * until it is due (a busy loop).
  */
 #include <libwebsockets.h>
 #include <signal.h>

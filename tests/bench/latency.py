@@ -492,7 +492,7 @@ def run_path(args, path, rng, rows):
             d = daemon_cell(args, env, loop, clients, rate, count)
             loop.drop(clients)
             inf = intake.get(rate)
-            if inf is None:                            # the fan-out rate: intake floor at 1000/s
+            if inf is None:                            # the fan-out rate: the nearest rate's
                 inf = intake[min(intake, key=lambda r: abs(r - rate))]
             floor_lat = combine(inf["lat"], wsf["lat"], rng)
             row = {"path": path, "notify": notify, "clients": nclients, "rate": rate,
