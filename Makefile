@@ -149,10 +149,17 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
 
+# the latency benchmark's floors (tests/bench/latency.py): a bare libdbus / AcquireNotify
+# intake and a bare libwebsockets fan-out
+BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws
+
 # Benchmarks print figures; they assert nothing about them (load.py does check that readers
-# lose nothing, the daemon survives and its memory stays bounded: tests/bench/README.md).
-bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
+# lose nothing, the daemon survives and its memory stays bounded, latency.py that clients
+# which keep up lose nothing, allocs.py can bound allocations per notification:
+# tests/bench/README.md).
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  --no-history
@@ -163,8 +170,10 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_co
 	  --sensor-seconds 2
 
 # A short run in `make check`, so the benchmarks keep working.
-bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) \
+		$(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  -n 1000 --no-history --max-per-notification 0.5
 	$(BUILD)/bench/audio_cracks --per-class 2
@@ -178,6 +187,14 @@ $(BUILD)/bench/malloc_count.so: tests/bench/malloc_count.c
 # Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
 bench-audio: $(BUILD)/bench/audio_cracks
 	$(BUILD)/bench/audio_cracks
+
+$(BUILD)/bench/floor_notify: tests/bench/floor_notify.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --libs dbus-1 2>/dev/null)
+
+$(BUILD)/bench/floor_ws: tests/bench/floor_ws.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --libs libwebsockets 2>/dev/null)
 
 $(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -617,6 +617,8 @@ void history_add_event(struct history *h, uint64_t seq, int64_t ts_ms, const cha
 		h->last_seq = seq;
 	if (h->loop && !h->problem && h->q_len == 1)
 		loop_timer_start(&h->flush_timer, HISTORY_FLUSH_MS);
+	else if (h->loop && !h->problem && h->q_len == HISTORY_FLUSH_BATCH)
+		loop_timer_start(&h->flush_timer, 0);
 }
 
 static int write_queue(struct history *h, size_t *written)
