@@ -27,19 +27,8 @@ struct pending {
 	int64_t ts;
 	char kind[16];
 	char sensor[24];
-	char *json;              /* a slot (SLOT_SIZE), or malloc'd when larger */
+	char *json;
 	size_t len;
-};
-
-/* Queued events' bytes live in fixed slots kept for reuse: in steady state (a
- * flush a second, fewer than SLOTS_KEPT events in between) adding an event
- * allocates nothing. At most SLOTS_KEPT free slots are kept: an outage's
- * backlog is given back as it drains. */
-#define SLOT_SIZE 1040   /* an encoded event (STORE_FRAME_MAX) and its NUL, rounded up */
-#define SLOTS_KEPT 256
-
-struct slot {
-	struct slot *next;
 };
 
 struct history {
@@ -54,8 +43,6 @@ struct history {
 	/* the queue: a ring of HISTORY_MAX_PENDING */
 	struct pending *q;
 	size_t q_head, q_len;
-	struct slot *free_slots;
-	size_t n_free;
 	/* writing */
 	const char *problem;     /* NULL while writing works */
 	int64_t retry_ms;
@@ -263,48 +250,9 @@ void history_set_config(struct history *h, const struct history_config *cfg)
 	h->last_prune = 0;   /* apply new retention with the next flush */
 }
 
-static char *take_slot(struct history *h, size_t len)
-{
-	struct slot *sl = h->free_slots;
-
-	if (len > SLOT_SIZE)
-		return malloc(len);
-	if (!sl)
-		return malloc(SLOT_SIZE);
-	h->free_slots = sl->next;
-	h->n_free--;
-	return (char *)sl;
-}
-
-static void give_slot(struct history *h, char *p, size_t len)
-{
-	struct slot *sl = (struct slot *)(void *)p;
-
-	if (!p)
-		return;
-	if (len > SLOT_SIZE || h->n_free >= SLOTS_KEPT) {
-		free(p);
-		return;
-	}
-	sl->next = h->free_slots;
-	h->free_slots = sl;
-	h->n_free++;
-}
-
-static void free_slots(struct history *h)
-{
-	while (h->free_slots) {
-		struct slot *sl = h->free_slots;
-
-		h->free_slots = sl->next;
-		free(sl);
-	}
-	h->n_free = 0;
-}
-
 static void drop_oldest(struct history *h)
 {
-	give_slot(h, h->q[h->q_head].json, h->q[h->q_head].len + 1);
+	free(h->q[h->q_head].json);
 	h->q[h->q_head].json = NULL;
 	h->q_head = (h->q_head + 1) % HISTORY_MAX_PENDING;
 	h->q_len--;
@@ -327,7 +275,6 @@ void history_close(struct history *h)
 	}
 	while (h->q_len)
 		drop_oldest(h);
-	free_slots(h);
 	sqlite3_close(h->db);
 	free(h->q);
 	free(h);
@@ -591,7 +538,7 @@ void history_add_event(struct history *h, uint64_t seq, int64_t ts_ms, const cha
 		       const char *sensor, const char *json, size_t len)
 {
 	struct pending *p;
-	char *copy = take_slot(h, len + 1);
+	char *copy = malloc(len + 1);
 
 	if (!copy) {
 		h->counts.dropped++;
