@@ -57,7 +57,7 @@ UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 
 .PHONY: all deps check demo unit unit-asan integration integration-valgrind sim bench bench-smoke \
-	bench-audio browser clean \
+	bench-audio bench-long browser clean \
 	install uninstall install-check service fuzz fuzz-smoke fuzz-build
 .DEFAULT_GOAL := all
 
@@ -151,8 +151,9 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 
 # Benchmarks print figures; they assert nothing about them (load.py does check that readers
 # lose nothing, the daemon survives and its memory stays bounded: tests/bench/README.md).
-bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd
 	$(BUILD)/bench/audio_cracks
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --only sensor --notify-path start
@@ -160,10 +161,20 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
 	  --sensor-seconds 2
 
 # A short run in `make check`, so the benchmarks keep working.
-bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks
+bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --smoke
 	$(BUILD)/bench/audio_cracks --per-class 2
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --smoke
+
+# Issue 11's hour at 1000 notifications/s: resident size sampled, growth reported (idle.py).
+bench-long: $(BUILD)/spinewatchd $(BUILD)/bench/malloc_count.so
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --only memory --long 3600
+
+# Counts the daemon's allocations for idle.py (LD_PRELOAD; counters in a shared file).
+$(BUILD)/bench/malloc_count.so: tests/bench/malloc_count.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -shared -fPIC $(WARN) -o $@ $<
 
 # Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
 bench-audio: $(BUILD)/bench/audio_cracks
