@@ -126,6 +126,9 @@ static int open_db(struct history *h, char *err, size_t errlen)
 	static const char *const schema =
 		"PRAGMA journal_mode=WAL;"
 		"PRAGMA synchronous=NORMAL;"
+		/* events are appended and read back newest first: a 512 KiB page cache does;
+		 * SQLite's default 2 MiB was 1.7 MiB of resident size after a few minutes */
+		"PRAGMA cache_size=-512;"
 		"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 		"CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
 		" kind TEXT NOT NULL, sensor TEXT, json TEXT NOT NULL);"
