@@ -57,7 +57,7 @@ UNITDIR    ?= /etc/systemd/system
 SYSUSERSDIR ?= /etc/sysusers.d
 
 .PHONY: all deps check demo unit unit-asan integration integration-valgrind sim bench bench-smoke \
-	bench-audio browser clean \
+	bench-audio bench-long browser clean \
 	install uninstall install-check service fuzz fuzz-smoke fuzz-build
 .DEFAULT_GOAL := all
 
@@ -160,6 +160,7 @@ BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws
 bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  --no-history
@@ -174,15 +175,21 @@ bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) \
 		$(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
 	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --smoke
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  -n 1000 --no-history --max-per-notification 0.5
 	$(BUILD)/bench/audio_cracks --per-class 2
 	$(PYTHON) tests/bench/load.py --daemon $(BUILD)/spinewatchd --smoke
 
-# counts a process's heap allocations (tests/bench/allocs.py preloads it into the daemon)
+# Issue 11's hour at 1000 notifications/s: resident size sampled, growth reported (idle.py).
+bench-long: $(BUILD)/spinewatchd $(BUILD)/bench/malloc_count.so
+	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --only memory --long 3600
+
+# Counts a process's heap allocations (LD_PRELOAD; counters in a shared file) for idle.py
+# and allocs.py.
 $(BUILD)/bench/malloc_count.so: tests/bench/malloc_count.c
 	@mkdir -p $(dir $@)
-	$(CC) -shared -fPIC -O2 $(WARN) -o $@ $<
+	$(CC) -O2 -g -shared -fPIC $(WARN) -o $@ $<
 
 # Audio crack detection on labelled synthetic audio: precision, recall, F1, CPU.
 bench-audio: $(BUILD)/bench/audio_cracks

@@ -33,6 +33,7 @@
 #define HISTORY_FLUSH_MS 1000          /* the most a kill -9 can lose */
 #define HISTORY_FLUSH_BATCH 500        /* this many waiting: write them on the next loop turn */
 #define HISTORY_MAX_PENDING 20000      /* events waiting while writing fails */
+#define HISTORY_TEXT_MIN 65536         /* the queued JSON texts' ring starts this big */
 #define HISTORY_RETRY_MIN_MS 1000
 #define HISTORY_RETRY_MAX_MS 30000
 #define HISTORY_PRUNE_EVERY_MS (60LL * 60 * 1000)

@@ -1383,6 +1383,8 @@ class Device(PropertyObject):
 
     def tick(self, t, now, speed):
         """Send the samples due by real time `now` (scenario time t)."""
+        if self.sim.args.silent:           # --silent: connected, and nothing to say
+            return
         for chrc, st in list(self.stream.items()):
             if not chrc.notifying or chrc.role not in ("posture", "microbit", "thingy-gravity",
                                                        "thingy-mic"):
@@ -2013,6 +2015,9 @@ def parse_args(argv):
                     help="N more Spine Clip-like posture sensors, C0:FF:EE:00:01:01 and up")
     ap.add_argument("--thingy-sound", action="store_true",
                     help="add a Thingy:52 sound sensor (C0:FF:EE:00:00:05) streaming ADPCM audio")
+    ap.add_argument("--silent", action="store_true",
+                    help="connected sensors send nothing of their own (no posture, micro:bit, "
+                         "Thingy samples or audio); injected cracks still go out")
     ap.add_argument("--battery-drain", type=float, default=60.0, metavar="SEC",
                     help="a connected sensor's battery loses 1%% every SEC seconds (0: never)")
     ap.add_argument("-v", "--verbose", action="store_true")

@@ -24,6 +24,11 @@
 #include "log.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
+#define PAD "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 static int setup(void **state)
 {
@@ -198,6 +203,68 @@ static void test_pending_bounded(void **state)
 	history_close(h);
 }
 
+/* The queued JSON texts live in one ring of bytes: texts of every length wrap around it
+ * and make it grow while writing fails, and every one comes back whole, queued and
+ * written. */
+static int var_json(char *buf, size_t size, uint64_t seq)
+{
+	return snprintf(buf, size, "{\"seq\":%llu,\"pad\":\"%.*s\"}", (unsigned long long)seq,
+			(int)(seq * 37 % 500), PAD);
+}
+
+static void check_json(struct history *h, uint64_t seq)
+{
+	char want[600];
+	char *got = history_event_json(h, seq);
+
+	var_json(want, sizeof(want), seq);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_queued_texts_ring(void **state)
+{
+	struct history *h = open_h();
+	struct history_counts c;
+	char path[128], json[600];
+	sqlite3 *other;
+	uint64_t q, last = HISTORY_MAX_PENDING + 3000;
+
+	(void)state;
+	/* wrapping without growing: flushed every 100 events */
+	for (q = 1; q <= 1000; q++) {
+		int n = var_json(json, sizeof(json), q);
+
+		history_add_event(h, q, clock_epoch_ms(), "crack", "", json, (size_t)n);
+		if (q % 100 == 0)
+			assert_int_equal(history_flush(h), 0);
+	}
+	check_json(h, 1);
+	check_json(h, 1000);
+	/* writing fails: the ring grows and wraps while the oldest are dropped */
+	snprintf(path, sizeof(path), "%s/%s", dir, HISTORY_FILE);
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	for (q = 1001; q <= last; q++) {
+		int n = var_json(json, sizeof(json), q);
+
+		history_add_event(h, q, clock_epoch_ms(), "crack", "", json, (size_t)n);
+	}
+	history_counts(h, &c);
+	assert_int_equal(c.pending, HISTORY_MAX_PENDING);
+	for (q = last - HISTORY_MAX_PENDING + 1; q <= last; q += 997)
+		check_json(h, q);
+	check_json(h, last);
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(history_flush(h), 0);
+	for (q = last - HISTORY_MAX_PENDING + 1; q <= last; q += 997)
+		check_json(h, q);
+	check_json(h, last);
+	history_close(h);
+}
+
 static int64_t count_rows(const char *sql)
 {
 	char path[128];
@@ -338,6 +405,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recent_newest_consecutive_run, setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_kept_and_retried, setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_pending_bounded, setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_queued_texts_ring, setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_prune_old_events_and_days, setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_days_round_trip, setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_calibration, setup, scratch_teardown),
