@@ -285,7 +285,7 @@ service: all
 # FUZZ_SMOKE_SECONDS on a fresh copy.
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 60
-FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_SMOKE_SECONDS ?= 2
 FUZZ_OPTS          ?=
 FUZZ               := $(BUILD)/fuzz
 FUZZ_CFLAGS        := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
