@@ -17,45 +17,10 @@
 #include <jansson.h>
 
 #include "feed_json.h"
+#include "fuzz_feed_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
-
-static const char *const kind_names[] = {
-	"crack", "slouch", "sensor", "alert", "calibration", "annotation", "posture", "status",
-};
-#define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
-
-static bool is_upper_address(const char *s)
-{
-	size_t i;
-
-	if (strlen(s) != 17)
-		return false;
-	for (i = 0; i < 17; i++) {
-		char c = s[i];
-
-		if (i % 3 == 2 ? c != ':' : !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
-static void check_filter(const struct feed_filter *f)
-{
-	unsigned known = 0;
-	size_t i;
-
-	for (i = 0; i < N_KINDS; i++)
-		known |= feed_kind_bit(kind_names[i]);
-	CHECK(!(f->kinds & ~known));
-	CHECK(f->n_sensors <= FEED_FILTER_SENSORS);
-	for (i = 0; i < f->n_sensors; i++)
-		CHECK(is_upper_address(f->sensors[i]));
-}
-
-/* The command as a client would send it (id from the tag). */
 static json_t *encode_command(const struct feed_command *c)
 {
 	json_t *o = json_object(), *a;
