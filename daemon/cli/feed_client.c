@@ -131,17 +131,36 @@ int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, si
 					    (unsigned char *)v, n, p, end) ? -1 : 0;
 }
 
-void feed_url_tls(const struct feed_url *u, struct lws_context_creation_info *info,
-		  struct lws_client_connect_info *ci)
+struct lws_context *feed_url_context(const struct feed_url *u,
+				     const struct lws_protocols *protocols, void *user)
 {
-	if (!u->tls)
-		return;
-	if (info) {
-		info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		if (u->ca_file)
-			info->client_ssl_ca_filepath = u->ca_file;
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.user = user;
+	info.gid = -1;
+	info.uid = -1;
+	if (u->tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.client_ssl_ca_filepath = u->ca_file;
 	}
-	if (ci)
+	return lws_create_context(&info);
+}
+
+void feed_url_connect_info(const struct feed_url *u, struct lws_context *ctx, const char *path,
+			   struct lws_client_connect_info *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	ci->context = ctx;
+	ci->address = u->address;
+	ci->port = u->port;
+	ci->path = path ? path : u->path;
+	ci->host = u->host_header;
+	ci->protocol = SUBPROTOCOL;
+	ci->local_protocol_name = SUBPROTOCOL;
+	if (u->tls)
 		ci->ssl_connection = LCCSCF_USE_SSL;
 }
 
@@ -421,7 +440,6 @@ void feed_result_clear(struct feed_result *res)
 
 int feed_run(const struct feed_request *req, struct feed_result *res)
 {
-	struct lws_context_creation_info info;
 	struct lws_client_connect_info ci;
 	struct client c;
 	char *text = NULL;
@@ -452,14 +470,7 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 	}
 
 	lws_set_log_level(0, NULL);
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.user = &c;
-	info.gid = -1;
-	info.uid = -1;
-	feed_url_tls(req->url, &info, NULL);
-	c.ctx = lws_create_context(&info);
+	c.ctx = feed_url_context(req->url, protocols, &c);
 	if (!c.ctx) {
 		snprintf(res->error, sizeof(res->error), "cannot set up a WebSocket client");
 		goto out;
@@ -467,15 +478,7 @@ int feed_run(const struct feed_request *req, struct feed_result *res)
 	lws_sul_schedule(c.ctx, 0, &c.deadline, on_deadline,
 			 (lws_usec_t)req->timeout_ms * LWS_US_PER_MS);
 
-	memset(&ci, 0, sizeof(ci));
-	ci.context = c.ctx;
-	ci.address = req->url->address;
-	ci.port = req->url->port;
-	ci.path = req->url->path;
-	ci.host = req->url->host_header;
-	ci.protocol = SUBPROTOCOL;
-	ci.local_protocol_name = SUBPROTOCOL;
-	feed_url_tls(req->url, NULL, &ci);
+	feed_url_connect_info(req->url, c.ctx, NULL, &ci);
 	if (!lws_client_connect_via_info(&ci))
 		fail(&c, "cannot connect to %s (is spinewatchd running?)", req->url_text);
 

@@ -46,9 +46,13 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 /* For LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER (in, len as given): the token. 0 if fine. */
 int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, size_t len);
 
-/* TLS for wss:// URLs: the context's and the connection's settings. */
-void feed_url_tls(const struct feed_url *u, struct lws_context_creation_info *info,
-		  struct lws_client_connect_info *ci);
+/* A client context for u (TLS for wss://) with these protocols; NULL on failure. */
+struct lws_context *feed_url_context(const struct feed_url *u,
+				     const struct lws_protocols *protocols, void *user);
+
+/* The connection to u (path: u->path, or another) on ctx, subprotocol spinewatch.v1. */
+void feed_url_connect_info(const struct feed_url *u, struct lws_context *ctx, const char *path,
+			   struct lws_client_connect_info *ci);
 
 struct feed_request {
 	const char *url_text;        /* the URL as given, for messages */

@@ -442,16 +442,8 @@ static void connect_now(struct tail *t)
 	lws_sul_schedule(t->ctx, 0, &t->timer, on_timer,
 			 (lws_usec_t)t->o->timeout_ms * LWS_US_PER_MS);
 
-	memset(&ci, 0, sizeof(ci));
-	ci.context = t->ctx;
-	ci.address = u->address;
-	ci.port = u->port;
-	ci.path = t->path;
-	ci.host = u->host_header;
-	ci.protocol = SUBPROTOCOL;
-	ci.local_protocol_name = SUBPROTOCOL;
+	feed_url_connect_info(u, t->ctx, t->path, &ci);
 	ci.retry_and_idle_policy = &idle_policy;
-	feed_url_tls(u, NULL, &ci);
 	wsi = lws_client_connect_via_info(&ci);
 	/* it may have failed already, in a callback from inside the call */
 	if (!t->attempt)
@@ -588,7 +580,6 @@ static const struct lws_protocols protocols[] = {
 
 enum tail_status tail_run(const struct tail_options *o)
 {
-	struct lws_context_creation_info info;
 	struct sigaction sa, old_int, old_term;
 	struct tail t;
 
@@ -597,14 +588,7 @@ enum tail_status tail_run(const struct tail_options *o)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	lws_set_log_level(0, NULL);
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.user = &t;
-	info.gid = -1;
-	info.uid = -1;
-	feed_url_tls(t.o->url, &info, NULL);
-	t.ctx = lws_create_context(&info);
+	t.ctx = feed_url_context(t.o->url, protocols, &t);
 	if (!t.ctx) {
 		fputs("spinewatch: cannot set up a WebSocket client\n", stderr);
 		return TAIL_UNREACHABLE;
