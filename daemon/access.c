@@ -109,9 +109,13 @@ int access_parse_tokens(struct access *a, const char *text, size_t len, char *er
 		t->role = ACCESS_READ;
 		n = next_word(&lp, eol, &w);
 		if (n) {
-			int r = n < sizeof(role) ? (memcpy(role, w, n), role[n] = '\0',
-						      access_role_parse(role)) : -1;
+			int r = -1;
 
+			if (n < sizeof(role)) {
+				memcpy(role, w, n);
+				role[n] = '\0';
+				r = access_role_parse(role);
+			}
 			if (r != ACCESS_READ && r != ACCESS_CONTROL) {
 				snprintf(err, errlen, "line %u: the role is read or control", line);
 				return -1;

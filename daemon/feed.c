@@ -537,6 +537,9 @@ static int feed_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (f->cfg.gate) {
 			gate_check(f->cfg.gate, wsi, true, ACCESS_READ, &v);
 			pss->role = v.role;
+			if (v.label)   /* who came in with which token: never the token itself */
+				log_rl(&f->rl_client, LOG_INFO, "feed: a client with the token \"%s\" (%s)",
+				       v.label, access_role_name(v.role));
 		} else {
 			pss->role = ACCESS_CONTROL;
 		}

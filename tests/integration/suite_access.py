@@ -230,6 +230,11 @@ async def t_tokens(env):
         check(r['ok'] is False and r['code'] == 'unknown-sensor', f'calibrate as control: {r}')
     check(metric_value(port, 'spinewatch_feed_commands_forbidden_total',
                        bearer(READ_TOKEN)) == 3, 'forbidden commands counted')
+    log = env.daemon.stderr_text()
+    check('a client with the token "hall display" (read)' in log and
+          'a client with the token "physio laptop" (control)' in log,
+          'the log names the tokens clients came in with, by label')
+    check(READ_TOKEN not in log and CONTROL_TOKEN not in log, 'a token secret in the log')
 
     # reload: a new token file replaces the old tokens without a restart
     token_file(env, f'{CONTROL_TOKEN}-rotated control\n', 0o600)
