@@ -19,34 +19,14 @@
 #include <cmocka.h>
 
 #include "spine_profile.h"
+#include "spec_text.h"
 
 #define DEFAULT_SPEC "protocol/spine-sensor-profile.md"
 #define MIN_VECTORS 15
-#define MAX_SPEC_BYTES (1024 * 1024)
 #define MAX_PAYLOAD 64
 #define MAX_FIELDS 16
 
 static const char *spec_path = DEFAULT_SPEC;
-
-/* The whole file, NUL-terminated; NULL on failure. */
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(MAX_SPEC_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, MAX_SPEC_BYTES, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
 
 struct field {
 	char key[32];
@@ -68,17 +48,6 @@ static void copy_token(char *dst, size_t size, const char *tok, int line)
 	if (strlen(tok) >= size)
 		fail_msg("vector line %d: token \"%s\" too long", line, tok);
 	strcpy(dst, tok);
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Parses one vector line (modified in place by strtok_r). */

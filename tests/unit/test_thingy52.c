@@ -29,10 +29,10 @@
 #include "microbit.h"
 #include "spine_profile.h"
 #include "thingy52.h"
+#include "spec_text.h"
 
 #define DEFAULT_THINGY_SPEC  "protocol/thingy52-motion.md"
 #define DEFAULT_PROFILE_SPEC "protocol/spine-sensor-profile.md"
-#define MAX_SPEC_BYTES (1024 * 1024)
 #define MAX_BYTES 64
 #define MAX_FIELDS 16
 
@@ -61,37 +61,6 @@ struct vector {
 	size_t nfields;
 	const char *error;                /* error=... value, or NULL */
 };
-
-/* The whole file, NUL-terminated; NULL on failure. */
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(MAX_SPEC_BYTES + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, MAX_SPEC_BYTES, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static void copy_token(char *dst, size_t size, const char *tok, int line)
 {

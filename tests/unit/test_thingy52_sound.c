@@ -19,46 +19,16 @@
 #include <cmocka.h>
 
 #include "thingy52_sound.h"
+#include "spec_text.h"
 
 static const char *spec_path = "protocol/thingy52-sound.md";
 static const char *sox_path = "tests/unit/vectors/thingy52_sound_sox.txt";
 
-#define MAX_FILE (1024 * 1024)
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = malloc(MAX_FILE + 1);
-	if (!buf) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, MAX_FILE, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* "ab" or "abxN" -> bytes appended; false if the token is not one. */
 static bool hex_token(const char *tok, uint8_t *out, size_t *len, size_t max)
 {
-	int hi = hexval(tok[0]), lo = hi < 0 ? -1 : hexval(tok[1]);
+	int hi = hex_digit(tok[0]), lo = hi < 0 ? -1 : hex_digit(tok[1]);
 	long rep = 1;
 
 	if (hi < 0 || lo < 0)
@@ -150,7 +120,7 @@ static void run_vector(char *line, int lineno, unsigned *count)
 
 static void test_spec_vectors(void **state)
 {
-	char *doc = slurp(spec_path), *p, *end, *line, *save = NULL;
+	char *doc = read_file(spec_path), *p, *end, *line, *save = NULL;
 	unsigned count = 0;
 	int lineno = 0;
 
@@ -171,7 +141,7 @@ static void test_spec_vectors(void **state)
 /* Every sox frame decodes to exactly what sox decoded. */
 static void test_sox_vectors(void **state)
 {
-	char *doc = slurp(sox_path), *line, *save = NULL;
+	char *doc = read_file(sox_path), *line, *save = NULL;
 	uint8_t frame[THINGY52_MIC_FRAME_LEN];
 	int16_t pcm[THINGY52_MIC_SAMPLES];
 	char name[64] = "";
@@ -190,7 +160,7 @@ static void test_sox_vectors(void **state)
 			hex++;
 			assert_int_equal(strlen(hex), 2 * THINGY52_MIC_FRAME_LEN);
 			for (i = 0; i < THINGY52_MIC_FRAME_LEN; i++)
-				frame[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+				frame[i] = (uint8_t)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
 			assert_int_equal(thingy52_mic_decode(NULL, frame, sizeof(frame), pcm, NULL),
 					 THINGY52_SOUND_OK);
 			have = true;
