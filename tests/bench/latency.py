@@ -41,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "sim"))
 from daemon_harness import (MIC, DaemonEnv, Failure, dev_path, free_port,  # noqa: E402
                             wait_until)
+sys.path.insert(0, HERE)
+from notify_paths import percentile  # noqa: E402
 
 SIM_ARGS = ["--scenario", "idle", "--require-pairing", "none", "--battery-drain", "0"]
 CRACK_UUID = "5370696e-0102-4177-a174-636857617463"
@@ -50,15 +52,6 @@ DUR_KEY = b'"duration_ms":'
 T_KEY = b'"t":'
 CRACK_KEY = b'"kind":"crack"'
 MSG_SIZE = 140          # bytes of a crack event on the feed; floor_ws pads to this
-
-
-def percentile(s, p):
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def summary(lat_ms):
