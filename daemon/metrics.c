@@ -292,6 +292,8 @@ static void feed_and_ring(FILE *out, const struct http_sources *src)
 	    oldest ? last - oldest + 1 : 0);
 	one(out, "spinewatch_ring_capacity", "gauge", "Events the replay ring holds at most.",
 	    ring_capacity(r));
+	one(out, "spinewatch_ring_bytes", "gauge", "Bytes of memory the replay ring's records share.",
+	    ring_bytes(r));
 	one(out, "spinewatch_ring_last_seq", "gauge", "The newest event's sequence number.", last);
 	one(out, "spinewatch_store_encode_failures_total", "counter",
 	    "Events or samples that could not be encoded.", store_encode_failures(src->store));

@@ -1,8 +1,10 @@
 /*
- * ring.h - the event store's in-memory ring: fixed-size records, each holding
- * one already-encoded message, numbered by a 64-bit sequence number that
- * starts at 1. Appending never blocks and never grows memory: the oldest
- * record is overwritten. Readers keep their own cursor (the last sequence
+ * ring.h - the event store's in-memory ring: records of any length up to a
+ * maximum, each holding one already-encoded message, packed in a byte area of
+ * fixed size and numbered by a 64-bit sequence number that starts at 1.
+ * Appending never blocks and never grows memory: the oldest records are
+ * overwritten, when the ring holds its capacity of records or when their bytes
+ * are needed. Readers keep their own cursor (the last sequence
  * number they consumed); a reader that fell behind gets a gap and skips
  * ahead. The ring knows nothing about clients, JSON or sockets.
  *
@@ -19,11 +21,18 @@
 
 struct ring;
 
-struct ring *ring_new(size_t capacity, size_t payload_max);
+/*
+ * At most capacity records of at most payload_max bytes each, in an area of
+ * bytes bytes (0: room for capacity records of payload_max bytes). Each record
+ * takes RING_PRE + its length, rounded up to 8. The newest records whose sizes
+ * add up to at most bytes - 2 * (RING_PRE + payload_max) are always held.
+ */
+struct ring *ring_new(size_t capacity, size_t payload_max, size_t bytes);
 void ring_free(struct ring *r);
 
 size_t ring_capacity(const struct ring *r);
 size_t ring_payload_max(const struct ring *r);
+size_t ring_bytes(const struct ring *r);   /* the area's size */
 /* newest sequence number (0 while empty; seq - 1 after ring_start_at(seq)) */
 uint64_t ring_last_seq(const struct ring *r);
 /* oldest sequence number still held, 0 while empty */

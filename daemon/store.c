@@ -37,14 +37,27 @@ struct store {
 	size_t n_counts;
 };
 
+/* The ring keeps the newest records that add up to its area less two of the
+ * largest (ring.h): with these two added, the newest capacity records of
+ * STORE_RECORD_BYTES on average. */
+static size_t store_ring_bytes(size_t capacity)
+{
+	size_t extra = 2 * (RING_PRE + STORE_FRAME_MAX + 8);
+
+	if (capacity > (SIZE_MAX - extra) / STORE_RECORD_BYTES)
+		return SIZE_MAX;   /* ring_new() will fail */
+	return capacity * STORE_RECORD_BYTES + extra;
+}
+
 struct store *store_new(size_t event_capacity)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->events = ring_new(event_capacity, STORE_FRAME_MAX);
-	s->postures = ring_new(STORE_POSTURE_CAPACITY, STORE_FRAME_MAX);
+	s->events = ring_new(event_capacity, STORE_FRAME_MAX, store_ring_bytes(event_capacity));
+	s->postures = ring_new(STORE_POSTURE_CAPACITY, STORE_FRAME_MAX,
+			       store_ring_bytes(STORE_POSTURE_CAPACITY));
 	s->n_event_tags = event_capacity + 1;
 	s->n_live_tags = STORE_POSTURE_CAPACITY + 1;
 	s->event_tags = event_capacity < SIZE_MAX / sizeof(struct tag) - 1 ?

@@ -16,6 +16,14 @@
 
 #define STORE_FRAME_MAX 1024     /* bytes of one encoded event or posture (a note, escaped) */
 #define STORE_POSTURE_CAPACITY 256
+/*
+ * The rings' areas: this many bytes per record (a record takes 16 + its
+ * length; events are 110-300 bytes, postures about 190), so a ring of 4096
+ * events is 1.3 MiB where 4096 records of the largest size would be 4.3 MiB.
+ * Records longer than this on average (many long notes) hold fewer than the
+ * ring's size; a reader who falls behind them gets a gap, as ever.
+ */
+#define STORE_RECORD_BYTES 320
 
 struct store;
 

@@ -447,6 +447,8 @@ async def t_ring(env):
           f'history families without a history: {families}')
     check(metric(series, 'spinewatch_ring_capacity') == 8
           and metric(series, 'spinewatch_ring_events') == 8
+          # 320 bytes an event and two of the largest (1024 + 16 + 8): 4656, not 8 x 1040
+          and metric(series, 'spinewatch_ring_bytes') == 8 * 320 + 2 * 1048
           and metric(series, 'spinewatch_ring_last_seq') == sent[-1]['seq']
           and metric(series, 'spinewatch_feed_gaps_total') >= 1
           and metric(series, 'spinewatch_feed_events_skipped_total') >= gap['to'] - gap['from'] + 1,
@@ -847,6 +849,7 @@ async def t_metrics(env):
                  name=EVIL_NAME.replace('\t', '?'), profile='spinewatch') == 1,
           f'the escaped sensor name: {[k for k in series if k[0] == "spinewatch_sensor_info"]}')
     check(metric(series, 'spinewatch_ring_capacity') == 4096
+          and metric(series, 'spinewatch_ring_bytes') == 4096 * 320 + 2 * 1048
           and metric(series, 'spinewatch_ring_events') == metric(series, 'spinewatch_ring_last_seq')
           == h['last_seq'], 'ring fill')
     check(metric(series, 'spinewatch_history_written_total') >= h['last_seq'] - 2

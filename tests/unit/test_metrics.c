@@ -147,6 +147,8 @@ static void test_render(void **state)
 	assert_int_equal(check_text(text, "spinewatch_start_time_seconds"), 1764064800);
 	assert_int_equal(check_text(text, "spinewatch_ring_capacity"), 4);
 	assert_int_equal(check_text(text, "spinewatch_ring_events"), 4);
+	/* the area: 320 bytes an event, two of the largest (RING_PRE + 1024, aligned) */
+	assert_int_equal(check_text(text, "spinewatch_ring_bytes"), 4 * 320 + 2 * 1048);
 	assert_int_equal(check_text(text, "spinewatch_ring_last_seq"), STORE_COUNTED_SENSORS + 8);
 	assert_int_equal(check_text(text, "spinewatch_sensors{state=\"streaming\"}"), 0);
 	assert_int_equal(check_text(text, "spinewatch_alerts_raised_total{rule=\"no-break\"}"), 0);

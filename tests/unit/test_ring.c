@@ -1,7 +1,8 @@
 /*
  * test_ring.c - unit tests for daemon/ring.c: ordering, wrap-around and
  * overwrite, gap notices, independent cursors, the reserve/commit protocol,
- * RING_PRE headroom, and a long randomized run checked against a model.
+ * RING_PRE headroom, an area smaller than capacity records of the largest
+ * size, and long randomized runs checked against a model.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,7 +50,8 @@ static size_t len_for(uint64_t seq, size_t payload_max)
 	return (size_t)(seq * 5u % (payload_max + 1));
 }
 
-static void expect_data(struct ring *r, uint64_t *cursor, uint64_t seq)
+/* The next read is record seq, want_len bytes of its pattern. */
+static void expect_record(struct ring *r, uint64_t *cursor, uint64_t seq, size_t want_len)
 {
 	const unsigned char *data = NULL;
 	size_t len = 0;
@@ -58,7 +60,12 @@ static void expect_data(struct ring *r, uint64_t *cursor, uint64_t seq)
 	assert_int_equal(ring_read(r, cursor, &data, &len, &gap), RING_DATA);
 	assert_int_equal(*cursor, seq);
 	assert_non_null(data);
-	assert_pattern(data, len, seq, len_for(seq, ring_payload_max(r)));
+	assert_pattern(data, len, seq, want_len);
+}
+
+static void expect_data(struct ring *r, uint64_t *cursor, uint64_t seq)
+{
+	expect_record(r, cursor, seq, len_for(seq, ring_payload_max(r)));
 }
 
 static void expect_gap(struct ring *r, uint64_t *cursor, uint64_t from,
@@ -96,19 +103,20 @@ static void fill(struct ring *r, uint64_t upto)
 static void test_new_rejects_bad_sizes(void **state)
 {
 	(void)state;
-	assert_null(ring_new(0, 16));
-	assert_null(ring_new(16, 0));
-	assert_null(ring_new(0, 0));
+	assert_null(ring_new(0, 16, 0));
+	assert_null(ring_new(16, 0, 0));
+	assert_null(ring_new(0, 0, 0));
 	/* sizes whose byte count overflows size_t: refused, not truncated */
-	assert_null(ring_new(SIZE_MAX, 1));
-	assert_null(ring_new(SIZE_MAX / 64, 64));
-	assert_null(ring_new(4, SIZE_MAX));
+	assert_null(ring_new(SIZE_MAX, 1, 0));
+	assert_null(ring_new(SIZE_MAX / 64, 64, 0));
+	assert_null(ring_new(4, SIZE_MAX, 0));
+	assert_null(ring_new(4, 16, SIZE_MAX));
 	ring_free(NULL);
 }
 
 static void test_empty(void **state)
 {
-	struct ring *r = ring_new(8, 32);
+	struct ring *r = ring_new(8, 32, 0);
 	uint64_t cursor = 0;
 
 	(void)state;
@@ -131,7 +139,7 @@ static void test_empty(void **state)
 
 static void test_in_order(void **state)
 {
-	struct ring *r = ring_new(8, 32);
+	struct ring *r = ring_new(8, 32, 0);
 	uint64_t cursor = 0;
 
 	(void)state;
@@ -162,7 +170,7 @@ static void test_in_order(void **state)
 
 static void test_wrap_and_overwrite(void **state)
 {
-	struct ring *r = ring_new(4, 24);
+	struct ring *r = ring_new(4, 24, 0);
 	uint64_t cursor = 6;
 
 	(void)state;
@@ -185,7 +193,7 @@ static void test_wrap_and_overwrite(void **state)
 
 static void test_gap_exact(void **state)
 {
-	struct ring *r = ring_new(4, 16);
+	struct ring *r = ring_new(4, 16, 0);
 	uint64_t cursor = 0;
 
 	(void)state;
@@ -220,7 +228,7 @@ static void test_gap_exact(void **state)
 
 static void test_independent_cursors(void **state)
 {
-	struct ring *r = ring_new(5, 40);
+	struct ring *r = ring_new(5, 40, 0);
 	uint64_t a = 0, b = 0, c = 0;
 
 	(void)state;
@@ -259,7 +267,7 @@ static void test_independent_cursors(void **state)
 
 static void test_cursor_beyond_last(void **state)
 {
-	struct ring *r = ring_new(4, 16);
+	struct ring *r = ring_new(4, 16, 0);
 	uint64_t cursor = 1000;
 
 	(void)state;
@@ -279,7 +287,7 @@ static void test_cursor_beyond_last(void **state)
 
 static void test_oversize_commit_rejected(void **state)
 {
-	struct ring *r = ring_new(4, 16);
+	struct ring *r = ring_new(4, 16, 0);
 	unsigned char big[17];
 	uint64_t seq = 0, cursor = 0;
 	unsigned char *buf;
@@ -319,7 +327,7 @@ static void test_oversize_commit_rejected(void **state)
 
 static void test_uncommitted_reserve_discarded(void **state)
 {
-	struct ring *r = ring_new(3, 8);
+	struct ring *r = ring_new(3, 8, 0);
 	uint64_t seq = 0, cursor = 0;
 	unsigned char *buf;
 
@@ -362,7 +370,7 @@ static void test_uncommitted_reserve_discarded(void **state)
 
 static void test_pending(void **state)
 {
-	struct ring *r = ring_new(10, 8);
+	struct ring *r = ring_new(10, 8, 0);
 
 	(void)state;
 	fill(r, 4);
@@ -385,7 +393,7 @@ static void test_pending(void **state)
 static void test_headroom_writable(void **state)
 {
 	const size_t cap = 6, max = 20;
-	struct ring *r = ring_new(cap, max);
+	struct ring *r = ring_new(cap, max, 0);
 	uint64_t cursor, seq;
 
 	(void)state;
@@ -439,23 +447,62 @@ static size_t rng_below(size_t n)
 #define MODEL_OPS 60000
 #define MODEL_CURSORS 6
 
+/* what record seq of len bytes takes of the ring's area */
+static size_t record_bytes(size_t len)
+{
+	return (RING_PRE + len + 7) & ~(size_t)7;
+}
+
+/*
+ * The oldest record a ring of capacity cap and area bytes (0: room for cap
+ * records of max) must hold: the model's "newest cap records", and with an
+ * area, the ring's promise that the newest records adding up to at most
+ * bytes - 2 * record_bytes(max) are held. Where the area ends the oldest
+ * records, the ring itself says; the model bounds it: at least that newest
+ * run is held, at most as many as fit in the area, never more than cap.
+ */
+static uint64_t model_oldest(const struct ring *r, const size_t *lens, uint64_t last,
+			     size_t cap, size_t max, size_t bytes, uint64_t prev)
+{
+	uint64_t count_oldest = last > cap ? last - cap + 1 : 1;
+	uint64_t got = ring_oldest_seq(r), sure = last + 1;
+	size_t sum = 0, area = ring_bytes(r);
+
+	if (last == 0)
+		return 0;
+	if (bytes == 0)
+		return count_oldest;
+	/* the newest run the ring promises to keep */
+	while (sure > count_oldest && sum + record_bytes(lens[sure - 1]) <= area - 2 * record_bytes(max))
+		sum += record_bytes(lens[--sure]);
+	assert_true(got >= count_oldest);
+	assert_true(got <= sure);
+	assert_true(got >= prev);   /* never back in time */
+	sum = 0;
+	for (uint64_t s = got; s <= last; s++)
+		sum += record_bytes(lens[s]);
+	assert_true(sum <= area);
+	return got;
+}
+
 /*
  * Model: every record ever appended (its length; its bytes follow from the
- * pattern), and the rule "the newest capacity records are held".
+ * pattern), and the rule "the newest capacity records are held" - or, with
+ * an area of bytes bytes, the bounds model_oldest() checks.
  */
-static void model_run(size_t cap, size_t max)
+static void model_run(size_t cap, size_t max, size_t bytes)
 {
-	struct ring *r = ring_new(cap, max);
+	struct ring *r = ring_new(cap, max, bytes);
 	size_t *lens = calloc(MODEL_OPS + 1, sizeof(*lens));
 	uint64_t cursors[MODEL_CURSORS] = { 0 };
-	uint64_t last = 0, reads = 0, gaps = 0;
+	uint64_t last = 0, reads = 0, gaps = 0, oldest = 0;
 
 	assert_non_null(r);
 	assert_non_null(lens);
 	for (int op = 0; op < MODEL_OPS; op++) {
 		size_t k = rng_below(100);
-		uint64_t oldest = last == 0 ? 0 : (last > cap ? last - cap + 1 : 1);
 
+		oldest = model_oldest(r, lens, last, cap, max, bytes, oldest);
 		assert_int_equal(ring_last_seq(r), last);
 		assert_int_equal(ring_oldest_seq(r), oldest);
 
@@ -530,13 +577,71 @@ static void test_randomized_vs_model(void **state)
 	(void)state;
 	rng_state = 0x5eed5eed12345678ull;
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
-		model_run(caps[i], 1 + rng_below(48));
+		model_run(caps[i], 1 + rng_below(48), 0);
+}
+
+/* The same with an area smaller than capacity records of the largest size:
+ * the bytes end records too, and the promise about the newest still holds. */
+static void test_randomized_area_vs_model(void **state)
+{
+	static const struct { size_t cap, max, bytes; } runs[] = {
+		{ 64, 48, 700 },     /* bytes end records long before the count */
+		{ 16, 40, 900 },     /* both, by turns */
+		{ 200, 8, 3000 },    /* small records, many laps */
+		{ 3, 100, 1 },       /* an area below the least: made 3 windows */
+	};
+
+	(void)state;
+	rng_state = 0x0ddba11cafef00dull;
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+		model_run(runs[i].cap, runs[i].max, runs[i].bytes);
+}
+
+/* What a byte-limited ring holds, worked out by hand. */
+static void test_area_limits(void **state)
+{
+	struct ring *r = ring_new(100, 64, 800);
+	uint64_t cursor = 0;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(ring_bytes(r), 800);
+	assert_int_equal(ring_capacity(r), 100);
+	/* records of 16 bytes take 32, the largest (RING_PRE + 64) 80: after 22
+	 * of them the next goes at 704, and 704 + 80 still fits in 800 */
+	for (uint64_t seq = 1; seq <= 22; seq++)
+		assert_int_equal(append_pattern(r, 16), seq);
+	assert_int_equal(ring_oldest_seq(r), 1);
+	/* the 23rd ends at 736, where 80 bytes no longer fit: the next lap
+	 * starts, and its first 80 bytes held records 1-3 (at 0, 32, 64) */
+	assert_int_equal(append_pattern(r, 16), 23);
+	assert_int_equal(ring_oldest_seq(r), 4);
+	expect_gap(r, &cursor, 1, 3);
+	for (uint64_t seq = 4; seq <= 23; seq++)
+		expect_record(r, &cursor, seq, 16);
+	/* one of the largest at [800, 880): the window after it, [880, 960),
+	 * takes records 4 and 5 (at 96 and 128 of this lap) */
+	assert_int_equal(append_pattern(r, 64), 24);
+	assert_int_equal(ring_oldest_seq(r), 6);
+	expect_record(r, &cursor, 24, 64);
+	ring_free(r);
+
+	/* the least area is three of the largest records */
+	r = ring_new(10, 100, 1);
+	assert_non_null(r);
+	assert_int_equal(ring_bytes(r), 3 * 120);
+	for (uint64_t seq = 1; seq <= 5; seq++)
+		assert_int_equal(append_pattern(r, 100), seq);
+	/* each record and the window after it: two are held */
+	assert_int_equal(ring_oldest_seq(r), 4);
+	assert_int_equal(ring_pending(r, 0), 2);
+	ring_free(r);
 }
 
 /* A ring continuing an earlier run's numbering (the durable store's refill). */
 static void test_start_at(void **state)
 {
-	struct ring *r = ring_new(4, 32);
+	struct ring *r = ring_new(4, 32, 0);
 	uint64_t cursor = 0, late = 0;
 
 	(void)state;
@@ -583,6 +688,8 @@ int main(void)
 		cmocka_unit_test(test_pending),
 		cmocka_unit_test(test_headroom_writable),
 		cmocka_unit_test(test_randomized_vs_model),
+		cmocka_unit_test(test_randomized_area_vs_model),
+		cmocka_unit_test(test_area_limits),
 		cmocka_unit_test(test_start_at),
 	};
 
