@@ -565,7 +565,8 @@ int main(int argc, char **argv)
 		.listen = o.cfg.listen, .web_root = o.cfg.web_root,
 		.feed = feed_protocol(feed), .loop = &loop_protocol,
 		.http = &http_proto, .gate = &gate,
-		.tls_cert = o.cfg.tls_cert, .tls_key = o.cfg.tls_key }))
+		.tls_cert = o.cfg.tls_cert, .tls_key = o.cfg.tls_key,
+		.max_clients = o.cfg.max_clients }))
 		goto out;
 	feed_attach(feed, srv.ctx);
 	loop = loop_new(srv.ctx, srv.vh);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "http_api.h"
@@ -156,6 +157,36 @@ static void lws_log_emit(int level, const char *line)
 		"lws: %s", buf);
 }
 
+/*
+ * libwebsockets sizes its tables of sockets by the open-file limit it finds
+ * (16 bytes a file: 320 KiB at a shell's 20,000, 16 MiB at 1,048,576), and
+ * systemd's default soft limit, 1024, is too few for max_clients of 500 and
+ * more. So the limit is set to what the daemon needs: two files per feed
+ * client (one more connection in each one's place while it is refused or
+ * plain HTTP) and 256 for the bus, sensors' sockets, the history and the rest;
+ * raised no further than the hard limit.
+ */
+static void server_size_file_limit(unsigned max_clients)
+{
+	rlim_t want = 2 * (rlim_t)(max_clients ? max_clients : 64) + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+		log_warn("only %llu files may be open (hard limit), %llu wanted for %u clients: "
+			 "clients may be refused (LimitNOFILE= raises it)",
+			 (unsigned long long)rl.rlim_max, (unsigned long long)want, max_clients);
+		want = rl.rlim_max;
+	}
+	if (rl.rlim_cur == want)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot set the open-file limit to %llu: %s", (unsigned long long)want,
+			 strerror(errno));
+}
+
 int server_start(struct server *s, const struct server_config *cfg)
 {
 	struct lws_context_creation_info info;
@@ -207,6 +238,7 @@ int server_start(struct server *s, const struct server_config *cfg)
 	s->tls = cfg->tls_cert && cfg->tls_cert[0];
 	if (s->tls)
 		opts |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	server_size_file_limit(cfg->max_clients);
 	memset(&info, 0, sizeof(info));
 	info.options = opts | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.port = CONTEXT_PORT_NO_LISTEN;

@@ -26,6 +26,7 @@ struct server_config {
 	const struct lws_protocols *http;
 	struct gate *gate;           /* NULL: no checks (tests) */
 	const char *tls_cert, *tls_key;   /* PEM files; NULL or "": plain http/ws */
+	unsigned max_clients;        /* feed clients at once: sizes the open-file limit */
 };
 
 struct server {

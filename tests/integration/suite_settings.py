@@ -3,11 +3,14 @@ SIGHUP reloading it without dropping feed clients (issue 4's Configuration). Reg
 suite.TESTS like suite.py's tests."""
 
 import os
+import resource
 import signal
+import socket
 import subprocess
 
 from feed import Feed, hello
-from procs import TestFailure, check
+import procs
+from procs import TestFailure, check, free_port, stop_process, wait_until
 from suite import poll, test
 
 
@@ -99,3 +102,63 @@ async def t_settings_check(env):
     check(r.returncode == 2, f'an unknown option: status {r.returncode} (expected 2, usage)')
     if not env.daemon.alive():
         raise TestFailure('the daemon under test died')
+
+
+def open_file_limit(pid):
+    """(soft, hard) RLIMIT_NOFILE of a process, from /proc/PID/limits."""
+    with open(f'/proc/{pid}/limits') as f:
+        for line in f:
+            if line.startswith('Max open files'):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise TestFailure(f'no open-file limit in /proc/{pid}/limits')
+
+
+@test('settings-open-file-limit')
+async def t_open_file_limit(env):
+    # the daemon sets its open-file limit to what max_clients needs (2 a client and 256), so
+    # libwebsockets' socket tables do not grow with an inherited 1,048,576, and 1000 clients fit
+    # under systemd's default soft limit of 1024
+    soft, _ = open_file_limit(env.daemon.proc.pid)
+    check(soft == 2 * 64 + 256, f'default max_clients 64: open-file limit {soft}, expected 384')
+
+    def start(max_clients, limits):
+        port = free_port()
+        err = open(os.path.join(env.tmpdir, f'limit-{max_clients}.stderr'), 'w+b')
+        proc = subprocess.Popen(
+            [env.daemon.argv[0], '--config', '/dev/null', '--listen', f'127.0.0.1:{port}',
+             '--state-dir', os.path.join(env.tmpdir, f'state-{max_clients}'),
+             '--max-clients', str(max_clients)],
+            env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=env.bus.address),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
+        return proc, port, err
+
+    def listening(proc, port):
+        if proc.poll() is not None:
+            raise TestFailure(f'spinewatchd exited with status {proc.returncode} at start')
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    for max_clients, limits, want, warns in ((1000, (1024, 4096), 2256, False),
+                                              (5000, (1024, 4096), 4096, True)):
+        proc, port, err = start(max_clients, limits)
+        try:
+            wait_until(lambda: listening(proc, port), 15 * procs.TIME_FACTOR,
+                       f'spinewatchd --max-clients {max_clients} to listen')
+            soft, hard = open_file_limit(proc.pid)
+            err.seek(0)
+            text = err.read().decode('utf-8', 'replace')
+        finally:
+            status = stop_process(proc, timeout=15 * procs.TIME_FACTOR)
+            err.close()
+        check(status == 0, f'--max-clients {max_clients}: exit status {status} on SIGTERM')
+        check((soft, hard) == (want, 4096),
+              f'--max-clients {max_clients} under (1024, 4096): limit ({soft}, {hard}), '
+              f'expected ({want}, 4096)')
+        warned = 'only 4096 files may be open (hard limit), 10256 wanted' in text
+        check(warned == warns, f'--max-clients {max_clients}: warning about the hard limit '
+              f'{"missing" if warns else "unexpected"}: {text[-2000:]!r}')
