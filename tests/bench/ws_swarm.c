@@ -12,8 +12,8 @@
  *   wait-count EXPECT QUIET_S TIMEOUT_S -> "drained 1|0"  until every open client has EXPECT
  *                                        cracks (1), or none came for QUIET_S s / TIMEOUT_S (0)
  *   report                            -> one JSON line: {"clients":[[events,cracks,gaps,
- *                                        disorder,"state",last_rx,hello],...],
- *                                        "stamps":[[arrival,key],...]}
+ *                                        disorder,"state",last_rx,hello,[[arrival,key],
+ *                                        ...]],...]} (hello null until it came)
  *   drop                              -> "ok"             close every client
  *   quit                              -> exit 0 (so does EOF)
  * Between commands the loop keeps reading the clients. Per event: seq must be last + 1 (else
@@ -463,8 +463,6 @@ static int wait_count(long expect, double quiet, double timeout)
 
 static void report(void)
 {
-	const char *sep = "";
-
 	printf("{\"clients\":[");
 	for (long i = 0; i < ncl; i++) {
 		struct client *c = &cl[i];
@@ -472,19 +470,14 @@ static void report(void)
 		printf("%s[%ld,%ld,%ld,%ld,\"%s\",%.9f,", i ? "," : "", c->events, c->cracks,
 		       c->gaps, c->disorder, state_name[c->state], c->last_rx);
 		if (c->has_hello)
-			printf("%lld]", c->hello);
+			printf("%lld,[", c->hello);
 		else
-			printf("null]");
+			printf("null,[");
+		for (size_t k = 0; k < c->nstamps; k++)
+			printf(floor_mode ? "%s[%.9f,%.9f]" : "%s[%.9f,%.0f]", k ? "," : "",
+			       c->stamps[k].t, c->stamps[k].key);
+		printf("]]");
 	}
-	printf("],\"stamps\":[");
-	for (long i = 0; i < ncl; i++)
-		for (size_t k = 0; k < cl[i].nstamps; k++) {
-			if (floor_mode)
-				printf("%s[%.9f,%.9f]", sep, cl[i].stamps[k].t, cl[i].stamps[k].key);
-			else
-				printf("%s[%.9f,%.0f]", sep, cl[i].stamps[k].t, cl[i].stamps[k].key);
-			sep = ",";
-		}
 	printf("]}\n");
 }
 
