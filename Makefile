@@ -159,7 +159,7 @@ BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws $(BUILD)/ben
 # tests/bench/README.md).
 bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
-	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --swarm $(BUILD)/bench/ws_swarm
 	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
@@ -174,7 +174,8 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)
 bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) \
 		$(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
-	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke \
+	  --swarm $(BUILD)/bench/ws_swarm
 	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --smoke
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  -n 1000 --no-history --max-per-notification 0.5
