@@ -277,6 +277,10 @@ class Loop:
     def refresh(self, clients):
         pass
 
+    def cpu(self):
+        """CPU seconds of this process (all its threads: the loop, and the floors' readers)."""
+        return time.process_time()
+
     def close(self):
         pass
 
@@ -343,6 +347,9 @@ class Swarm:
 
     def drop(self, clients):
         self._cmd("drop")
+
+    def cpu(self):
+        return float(self._cmd("cpu").split()[1])
 
     def close(self):
         if self.proc.poll() is None:
@@ -486,17 +493,18 @@ def ws_floor(args, loop, nclients, rate, count):
 
 def daemon_cell(args, env, loop, kind, clients, rate, count):
     loop.reset(clients)
-    cpu0 = task_cpu(env.daemon.pid)
+    cpu0, ccpu0 = task_cpu(env.daemon.pid), loop.cpu()
     t0 = time.monotonic()
     burst(env, count, rate)
     loop.drain(clients, count, timeout=count / rate + 120)
-    cpu1 = task_cpu(env.daemon.pid)
+    cpu1, ccpu1 = task_cpu(env.daemon.pid), loop.cpu()
     if not env.daemon_alive():
         raise Failure("spinewatchd died:\n" + env.log_tail(20))
     sent = send_times(env)
     res = delivery(clients, len(sent), t0)
     res["sent"] = len(sent)
     res["cpu_per_1000"] = (cpu1 - cpu0) * 1000.0 / max(1, len(sent))
+    res["client_cpu_per_1000"] = (ccpu1 - ccpu0) * 1000.0 / max(1, len(sent))
     res["lat"] = [(t - sent[d - 1]) * 1000.0 for c in clients for t, d in c.stamps
                   if d - 1 in sent]
     if args.dump:
@@ -607,6 +615,7 @@ def run_cells(args, env, path, notify, loops, cells, intake, rng, rows):
         row["intake_lat"] = summary(inf["lat"])
         row["ws_lat"] = summary(wsf["lat"])
         row["cpu_per_1000"] = d["cpu_per_1000"]
+        row["client_cpu_per_1000"] = d["client_cpu_per_1000"]
         row["intake_cpu_per_1000"] = inf["cpu_per_1000"]
         row["ws_cpu_per_1000"] = wsf["cpu_per_1000"]
         row["floor_frames_per_s"] = wsf["frames_per_s"]

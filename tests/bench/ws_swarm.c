@@ -14,6 +14,7 @@
  *   report                            -> one JSON line: {"clients":[[events,cracks,gaps,
  *                                        disorder,"state",last_rx,hello,[[arrival,key],
  *                                        ...]],...]} (hello null until it came)
+ *   cpu                               -> "cpu SECONDS"    own user + system CPU (getrusage)
  *   drop                              -> "ok"             close every client
  *   quit                              -> exit 0 (so does EOF)
  * Between commands the loop keeps reading the clients. Per event: seq must be last + 1 (else
@@ -502,6 +503,12 @@ static int command(char *line)
 		printf("drained %d\n", wait_count(n, quiet, timeout));
 	} else if (strcmp(line, "report") == 0) {
 		report();
+	} else if (strcmp(line, "cpu") == 0) {
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("cpu %.6f\n", (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 	} else if (strcmp(line, "drop") == 0) {
 		drop();
 		printf("ok\n");
