@@ -556,7 +556,8 @@ def run_path(args, path, rng, rows):
     env = DaemonEnv(args.daemon, sim_args=SIM_ARGS, before_daemon=floors, feed=False,
                     daemon_args=["--allow", MIC, "--notify-path",
                                  "start" if path == "start" else "auto", "-q",
-                                 "--max-clients", str(max(args.clients) + 64)],
+                                 "--max-clients",
+                                 str(max(args.clients + [args.fanout_clients or 0]) + 64)],
                     verbose=args.verbose, label=path)
     problems = []
     with env:
