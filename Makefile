@@ -150,8 +150,8 @@ sim: $(BUILD)/spinewatchd $(ASAN)/spinewatchd
 	$(PYTHON) tests/sim/test_daemon.py --daemon $(ASAN)/spinewatchd
 
 # the latency benchmark's floors (tests/bench/latency.py): a bare libdbus / AcquireNotify
-# intake and a bare libwebsockets fan-out
-BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws
+# intake and a bare libwebsockets fan-out; and its WebSocket clients (ws_swarm)
+BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws $(BUILD)/bench/ws_swarm
 
 # Benchmarks print figures; they assert nothing about them (load.py does check that readers
 # lose nothing, the daemon survives and its memory stays bounded, latency.py that clients
@@ -159,7 +159,7 @@ BENCH_FLOORS := $(BUILD)/bench/floor_notify $(BUILD)/bench/floor_ws
 # tests/bench/README.md).
 bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd
-	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --swarm $(BUILD)/bench/ws_swarm
 	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
@@ -174,7 +174,8 @@ bench: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) $(BUILD)
 bench-smoke: $(BUILD)/spinewatchd $(BUILD)/bench/audio_cracks $(BENCH_FLOORS) \
 		$(BUILD)/bench/malloc_count.so
 	$(PYTHON) tests/bench/notify_paths.py --daemon $(BUILD)/spinewatchd -n 4000
-	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke
+	$(PYTHON) tests/bench/latency.py --daemon $(BUILD)/spinewatchd --smoke \
+	  --swarm $(BUILD)/bench/ws_swarm
 	$(PYTHON) tests/bench/idle.py --daemon $(BUILD)/spinewatchd --smoke
 	$(PYTHON) tests/bench/allocs.py --daemon $(BUILD)/spinewatchd --preload $(BUILD)/bench/malloc_count.so \
 	  -n 1000 --no-history --max-per-notification 0.5
@@ -202,6 +203,10 @@ $(BUILD)/bench/floor_notify: tests/bench/floor_notify.c Makefile
 $(BUILD)/bench/floor_ws: tests/bench/floor_ws.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --libs libwebsockets 2>/dev/null)
+
+$(BUILD)/bench/ws_swarm: tests/bench/ws_swarm.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_BASE) $(CFLAGS_ALL) -o $@ $<
 
 $(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -16,13 +16,17 @@
 # (/proc/PID/task/*/schedstat for the daemon, getrusage in the floors) per 1000 notifications.
 # Then the fan-out target: 1000 clients at 200 events/s, every client must get every event.
 #
-# Clients are raw non-blocking sockets on one epoll loop (as load.py); a sample of them (up to
-# 10) timestamps every frame, all of them count frames, so a lost event is seen anywhere.
+# Clients are raw non-blocking sockets on one epoll loop in one process: by default
+# build/bench/ws_swarm (tests/bench/ws_swarm.c, --client c), or this script's own Python loop
+# (--client py, as load.py; one Python process parsing 100,000 frames/s was the limit at 100
+# clients and 1000/s). A sample of them (up to 10) timestamps every frame (once per recv), all
+# of them count frames, so a lost event is seen anywhere. `--client c,py` runs every cell with
+# both.
 # A benchmark: no timing is asserted. Exit status 1 if a client that kept up lost an event
 # (at --smoke sizes all of them keep up), a client was refused or closed, the daemon died or
 # did not exit 0, or a run could not be made. Prints a table and one line `LATENCY {json}`.
 #
-#   /usr/bin/python3 tests/bench/latency.py --daemon build/spinewatchd [--smoke]
+#   /usr/bin/python3 tests/bench/latency.py --daemon build/spinewatchd [--smoke] [--client c|py]
 
 import argparse
 import base64
@@ -263,6 +267,100 @@ class Loop:
                 pass
             c.sock.close()
 
+    def reset(self, clients):
+        for c in clients:
+            c.stamps, c.cracks, c.gaps, c.disorder = [], 0, 0, 0
+
+    def drain(self, clients, expect, quiet=1.5, timeout=120):
+        return drain(self, clients, expect, quiet, timeout)
+
+    def refresh(self, clients):
+        pass
+
+    def cpu(self):
+        """CPU seconds of this process (all its threads: the loop, and the floors' readers)."""
+        return time.process_time()
+
+    def close(self):
+        pass
+
+
+class SwarmClient:
+    """What ws_swarm last reported of one client (the fields of Client the driver reads)."""
+
+    __slots__ = ("hello", "state", "events", "cracks", "gaps", "disorder", "last_rx", "stamps")
+
+    def __init__(self):
+        self.hello, self.state, self.last_rx, self.stamps = None, "connecting", 0.0, []
+        self.events = self.cracks = self.gaps = self.disorder = 0
+
+
+class Swarm:
+    """The clients in build/bench/ws_swarm (tests/bench/ws_swarm.c), which reads them on its own
+    epoll loop all the time; a command line on its stdin, a reply line on its stdout. Same
+    interface as Loop."""
+
+    def __init__(self, path):
+        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def _cmd(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+            reply = self.proc.stdout.readline()
+        except OSError as e:
+            raise Failure("ws_swarm: %s" % e)
+        if not reply:
+            raise Failure("ws_swarm exited (%s) on %r" % (self.proc.poll(), line))
+        return reply
+
+    def run_until(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def connect(self, port, path, n, floor):
+        self._cmd("connect %d %s %d %s" % (port, path, n, "floor" if floor else "daemon"))
+        clients = [SwarmClient() for _ in range(n)]
+        self.refresh(clients)
+        return clients
+
+    def refresh(self, clients):
+        rep = json.loads(self._cmd("report"))["clients"]
+        for c, (ev, cr, gaps, dis, state, last_rx, hello, stamps) in zip(clients, rep):
+            c.events, c.cracks, c.gaps, c.disorder = ev, cr, gaps, dis
+            c.state, c.last_rx, c.hello = state, last_rx, hello
+            c.stamps = [tuple(x) for x in stamps]
+
+    def reset(self, clients):
+        self._cmd("reset")
+        Loop.reset(self, clients)
+
+    def drain(self, clients, expect, quiet=1.5, timeout=120):
+        ok = self._cmd("wait-count %d %g %g" % (expect, quiet, timeout)).split()[-1] == "1"
+        self.refresh(clients)
+        return ok
+
+    def drop(self, clients):
+        self._cmd("drop")
+
+    def cpu(self):
+        return float(self._cmd("cpu").split()[1])
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(5)
+
 
 def drain(loop, clients, expect, quiet=1.5, timeout=120):
     """Step until every client has `expect` events, or nothing arrived for `quiet` s."""
@@ -379,8 +477,9 @@ def ws_floor(args, loop, nclients, rate, count):
         if not loop.run_until(lambda: fl.first("go") is not None, 10):
             raise Failure("floor_ws did not start (%d clients)" % nclients)
         t0 = fl.first("go")[0]
-        drain(loop, clients, count, timeout=count / rate + 120)
+        loop.drain(clients, count, timeout=count / rate + 120)
         loop.run_until(lambda: fl.first("done") is not None, 5)
+        loop.refresh(clients)
         go, done = fl.first("go"), fl.first("done")
         res = delivery(clients, count, t0)
         res["cpu_per_1000"] = ((float(done[1][1]) - float(go[1][1])) * 1000.0 / count
@@ -392,25 +491,26 @@ def ws_floor(args, loop, nclients, rate, count):
         fl.stop()
 
 
-def daemon_cell(args, env, loop, clients, rate, count):
-    for c in clients:
-        c.stamps, c.cracks, c.gaps, c.disorder = [], 0, 0, 0
-    cpu0 = task_cpu(env.daemon.pid)
+def daemon_cell(args, env, loop, kind, clients, rate, count):
+    loop.reset(clients)
+    cpu0, ccpu0 = task_cpu(env.daemon.pid), loop.cpu()
     t0 = time.monotonic()
     burst(env, count, rate)
-    drain(loop, clients, count, timeout=count / rate + 120)
-    cpu1 = task_cpu(env.daemon.pid)
+    loop.drain(clients, count, timeout=count / rate + 120)
+    cpu1, ccpu1 = task_cpu(env.daemon.pid), loop.cpu()
     if not env.daemon_alive():
         raise Failure("spinewatchd died:\n" + env.log_tail(20))
     sent = send_times(env)
     res = delivery(clients, len(sent), t0)
     res["sent"] = len(sent)
     res["cpu_per_1000"] = (cpu1 - cpu0) * 1000.0 / max(1, len(sent))
+    res["client_cpu_per_1000"] = (ccpu1 - ccpu0) * 1000.0 / max(1, len(sent))
     res["lat"] = [(t - sent[d - 1]) * 1000.0 for c in clients for t, d in c.stamps
                   if d - 1 in sent]
     if args.dump:
         with open(args.dump, "a") as f:
-            f.write(json.dumps({"path": env.label, "clients": len(clients), "rate": rate,
+            f.write(json.dumps({"path": env.label, "client": kind, "clients": len(clients),
+                                "rate": rate,
                                 "t0": t0, "arrivals": [(sent[d - 1], t) for c in clients
                                                        for t, d in c.stamps if d - 1 in sent]})
                     + "\n")
@@ -456,69 +556,85 @@ def run_path(args, path, rng, rows):
     env = DaemonEnv(args.daemon, sim_args=SIM_ARGS, before_daemon=floors, feed=False,
                     daemon_args=["--allow", MIC, "--notify-path",
                                  "start" if path == "start" else "auto", "-q",
-                                 "--max-clients", str(max(args.clients) + 64)],
+                                 "--max-clients",
+                                 str(max(args.clients + [args.fanout_clients or 0]) + 64)],
                     verbose=args.verbose, label=path)
     problems = []
     with env:
         wait_until(lambda: (env.sensors().get(MIC) or {}).get("notify") is not None, 20,
                    "the Spine Mic to be subscribed (%s)" % path)
         notify = env.sensors()[MIC]["notify"]
-        loop = Loop()
-        burst(env, 200, 1000)                          # warm-up
-        time.sleep(0.5)
-        cells = [(n, r) for n in args.clients for r in args.rates]
-        if args.fanout_clients and path == args.fanout_path:
-            cells.append((args.fanout_clients, "fanout"))
-        for nclients, rate in cells:
-            fan = rate == "fanout"
-            if fan:
-                rate = args.fanout_rate
-                count = int(rate * args.fanout_seconds)
-            else:
-                count = count_for(args, rate, nclients)
-            wsf = ws_floor(args, loop, nclients, rate, count)
-            clients = loop.connect(env.port, "/ws?kinds=crack", nclients, floor=False)
-            bad = [c for c in clients if c.hello is None]
-            if bad:
-                problems.append("%s: %d of %d clients did not get in" % (path, len(bad),
-                                                                          nclients))
-            d = daemon_cell(args, env, loop, clients, rate, count)
-            loop.drop(clients)
-            inf = intake.get(rate)
-            if inf is None:                            # the fan-out rate: the nearest rate's
-                inf = intake[min(intake, key=lambda r: abs(r - rate))]
-            floor_lat = combine(inf["lat"], wsf["lat"], rng)
-            row = {"path": path, "notify": notify, "clients": nclients, "rate": rate,
-                   "fanout": fan, "count": count, "sent": d["sent"]}
-            for k in ("frames", "frames_per_s", "lost", "clients_lost", "gaps", "disorder",
-                      "closed"):
-                row[k] = d[k]
-            row["lat"] = summary(d["lat"])
-            row["floor_lat"] = summary(floor_lat)
-            row["intake_lat"] = summary(inf["lat"])
-            row["ws_lat"] = summary(wsf["lat"])
-            row["cpu_per_1000"] = d["cpu_per_1000"]
-            row["intake_cpu_per_1000"] = inf["cpu_per_1000"]
-            row["ws_cpu_per_1000"] = wsf["cpu_per_1000"]
-            row["floor_frames_per_s"] = wsf["frames_per_s"]
-            row["floor_lost"] = wsf["lost"]
-            rows.append(row)
-            print("  %-7s %5d clients %6s/s: p99 %.2f ms (floor %.2f), CPU %.4f s/1000, "
-                  "%s frames/s, lost %d" % (path, nclients, rate, row["lat"]["p99"],
-                                            row["floor_lat"]["p99"], d["cpu_per_1000"],
-                                            d["frames_per_s"], d["lost"]), flush=True)
-            # at smoke sizes every client keeps up: any loss is a failure
-            if d["closed"] or d["disorder"] or (d["lost"] and (args.smoke or fan)):
-                problems.append("%s, %d clients at %s/s: %d frames lost (%d clients), %d gaps, "
-                                "%d out of order, %d closed" % (
-                                    path, nclients, rate, d["lost"], d["clients_lost"],
-                                    d["gaps"], d["disorder"], d["closed"]))
-            if d["sent"] < count:
-                print("  note: the simulator could send %d of %d (socket full)"
-                      % (d["sent"], count))
+        loops = {}
+        try:
+            for kind in args.client:
+                loops[kind] = Swarm(args.swarm) if kind == "c" else Loop()
+            burst(env, 200, 1000)                      # warm-up
+            time.sleep(0.5)
+            cells = [(n, r, k) for n in args.clients for r in args.rates for k in args.client]
+            if args.fanout_clients and path == args.fanout_path:
+                cells += [(args.fanout_clients, "fanout", k) for k in args.client]
+            problems += run_cells(args, env, path, notify, loops, cells, intake, rng, rows)
+        finally:
+            for loop in loops.values():
+                loop.close()
         status = env.stop()
         if status != 0:
             problems.append("%s: spinewatchd did not exit 0 on SIGTERM (%s)" % (path, status))
+    return problems
+
+
+def run_cells(args, env, path, notify, loops, cells, intake, rng, rows):
+    """Per (clients, rate, client kind): the WebSocket floor, then the daemon."""
+    problems = []
+    for nclients, rate, kind in cells:
+        loop = loops[kind]
+        fan = rate == "fanout"
+        if fan:
+            rate = args.fanout_rate
+            count = int(rate * args.fanout_seconds)
+        else:
+            count = count_for(args, rate, nclients)
+        wsf = ws_floor(args, loop, nclients, rate, count)
+        clients = loop.connect(env.port, "/ws?kinds=crack", nclients, floor=False)
+        bad = [c for c in clients if c.hello is None]
+        if bad:
+            problems.append("%s, %s client: %d of %d clients did not get in" % (
+                path, kind, len(bad), nclients))
+        d = daemon_cell(args, env, loop, kind, clients, rate, count)
+        loop.drop(clients)
+        inf = intake.get(rate)
+        if inf is None:                            # the fan-out rate: the nearest rate's
+            inf = intake[min(intake, key=lambda r: abs(r - rate))]
+        floor_lat = combine(inf["lat"], wsf["lat"], rng)
+        row = {"path": path, "client": kind, "notify": notify, "clients": nclients,
+               "rate": rate, "fanout": fan, "count": count, "sent": d["sent"]}
+        for k in ("frames", "frames_per_s", "lost", "clients_lost", "gaps", "disorder",
+                  "closed"):
+            row[k] = d[k]
+        row["lat"] = summary(d["lat"])
+        row["floor_lat"] = summary(floor_lat)
+        row["intake_lat"] = summary(inf["lat"])
+        row["ws_lat"] = summary(wsf["lat"])
+        row["cpu_per_1000"] = d["cpu_per_1000"]
+        row["client_cpu_per_1000"] = d["client_cpu_per_1000"]
+        row["intake_cpu_per_1000"] = inf["cpu_per_1000"]
+        row["ws_cpu_per_1000"] = wsf["cpu_per_1000"]
+        row["floor_frames_per_s"] = wsf["frames_per_s"]
+        row["floor_lost"] = wsf["lost"]
+        rows.append(row)
+        print("  %-7s %-2s %5d clients %6s/s: p99 %.2f ms (floor %.2f), CPU %.4f s/1000, "
+              "%s frames/s, lost %d" % (path, kind, nclients, rate, row["lat"]["p99"],
+                                        row["floor_lat"]["p99"], d["cpu_per_1000"],
+                                        d["frames_per_s"], d["lost"]), flush=True)
+        # at smoke sizes every client keeps up: any loss is a failure
+        if d["closed"] or d["disorder"] or (d["lost"] and (args.smoke or fan)):
+            problems.append("%s, %s client, %d clients at %s/s: %d frames lost (%d clients), "
+                            "%d gaps, %d out of order, %d closed" % (
+                                path, kind, nclients, rate, d["lost"], d["clients_lost"],
+                                d["gaps"], d["disorder"], d["closed"]))
+        if d["sent"] < count:
+            print("  note: the simulator could send %d of %d (socket full)"
+                  % (d["sent"], count))
     return problems
 
 
@@ -527,10 +643,14 @@ def ratio(a, b):
 
 
 def report(rows):
+    kinds = sorted(set(r["client"] for r in rows))
+
+    def name(path, kind):
+        return path + ("/" + kind if len(kinds) > 1 else "")
     print()
     print("notification -> feed client latency and daemon CPU, each against its floor "
           "(bare intake + bare WebSocket fan-out, same run)")
-    hdr = ("%-7s %7s %6s %6s | %7s %7s %7s | %7s %7s %7s | %5s %5s %5s | %8s %8s %6s %6s | "
+    hdr = ("%-10s %7s %6s %6s | %7s %7s %7s | %7s %7s %7s | %5s %5s %5s | %8s %8s %6s %6s | "
            "%9s %6s")
     print(hdr % ("path", "clients", "rate", "sent", "p50", "p99", "max", "fl p50", "fl p99",
                  "fl max", "x p50", "x p99", "x max", "CPU", "floor", "x all", "x in",
@@ -546,34 +666,37 @@ def report(rows):
                       "cpu": ratio(r["cpu_per_1000"], fcpu),
                       "cpu_intake": ratio(r["cpu_per_1000"], r["intake_cpu_per_1000"])}
         R = r["ratio"]
-        print("%-7s %7d %6s %6d | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | %5.1f %5.1f %5.1f | "
+        print("%-10s %7d %6s %6d | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | %5.1f %5.1f %5.1f | "
               "%8.4f %8.4f %6.1f %6.1f | %9s %6d" % (
-                  r["path"] + ("*" if r["fanout"] else ""), r["clients"], r["rate"], r["sent"],
+                  name(r["path"], r["client"]) + ("*" if r["fanout"] else ""), r["clients"], r["rate"], r["sent"],
                   L["p50"], L["p99"], L["max"], F["p50"], F["p99"], F["max"], R["p50"],
                   R["p99"], R["max"], r["cpu_per_1000"], fcpu, R["cpu"], R["cpu_intake"],
                   r["frames_per_s"], r["lost"]))
     print("(* the fan-out run; x: daemon / floor; CPU x all: against intake + WebSocket "
-          "floors, x in: against the intake floor alone)")
+          "floors, x in: against the intake floor alone; clients: %s)"
+          % ", ".join({"c": "ws_swarm (C)", "py": "Python"}[k] for k in kinds))
     # the issue's targets
-    def find(path, clients, rate):
+    def find(path, clients, rate, kind):
         for r in rows:
             if r["path"] == path and r["clients"] == clients and r["rate"] == rate \
-                    and not r["fanout"]:
+                    and not r["fanout"] and r["client"] == kind:
                 return r
         return None
     targets = []
-    for path in ("start", "acquire"):
-        r = find(path, 100, 1000)
+    for path, kind in ((p, k) for p in ("start", "acquire") for k in kinds):
+        r = find(path, 100, 1000, kind)
         if r:
-            targets.append(("%s: p99 at 1000/s, 100 clients < 1 ms" % path, r["lat"]["p99"],
+            targets.append(("%s: p99 at 1000/s, 100 clients < 1 ms" % name(path, kind),
+                            r["lat"]["p99"],
                             "%.2f ms (floor %.2f ms)" % (r["lat"]["p99"],
                                                          r["floor_lat"]["p99"]),
                             r["lat"]["p99"] < 1.0))
-    for path, limit in (("start", 3.0), ("acquire", 2.0)):
-        r = find(path, 1, 1000)
+    for path, limit, kind in ((p, lim, k) for p, lim in (("start", 3.0), ("acquire", 2.0))
+                              for k in kinds):
+        r = find(path, 1, 1000, kind)
         if r:
             targets.append(("%s: CPU/notification within %gx of the bare %s floor (1 client, "
-                            "1000/s)" % (path, limit, "libdbus" if path == "start" else "read"),
+                            "1000/s)" % (name(path, kind), limit, "libdbus" if path == "start" else "read"),
                             r["ratio"]["cpu_intake"],
                             "%.1fx (%.4f vs %.4f s/1000; %.1fx of intake + WebSocket floor)" % (
                                 r["ratio"]["cpu_intake"], r["cpu_per_1000"],
@@ -581,8 +704,8 @@ def report(rows):
                             r["ratio"]["cpu_intake"] <= limit))
     for r in rows:
         if r["fanout"]:
-            targets.append(("%s: %d clients at %d events/s, no loss" % (r["path"], r["clients"],
-                                                                         r["rate"]),
+            targets.append(("%s: %d clients at %d events/s, no loss" % (
+                name(r["path"], r["client"]), r["clients"], r["rate"]),
                             r["lost"], "%d lost, %s frames/s (floor %s)" % (
                                 r["lost"], r["frames_per_s"], r["floor_frames_per_s"]),
                             r["lost"] == 0))
@@ -607,6 +730,9 @@ def main():
     ap.add_argument("--fanout-rate", type=int, default=200)
     ap.add_argument("--fanout-seconds", type=float, help="(5; smoke 1)")
     ap.add_argument("--fanout-path", default="acquire", choices=("start", "acquire"))
+    ap.add_argument("--client", default="c", help="the WebSocket clients: c (build/bench/"
+                    "ws_swarm), py (this script's loop), or c,py (every cell with both)")
+    ap.add_argument("--swarm", help="the ws_swarm binary (default: in the bench dir)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dump", help="append each daemon cell's (send, arrival) times to this "
                     "file, one JSON line a cell")
@@ -623,6 +749,10 @@ def main():
     args.clients = [int(x) for x in str(args.clients).split(",")]
     args.bench_dir = args.bench_dir or os.path.join(os.path.dirname(
         os.path.abspath(args.daemon)), "bench")
+    args.swarm = args.swarm or os.path.join(args.bench_dir, "ws_swarm")
+    args.client = args.client.split(",")
+    if not args.client or any(k not in ("c", "py") for k in args.client):
+        ap.error("--client: c, py or c,py")
     most = max(args.clients + [args.fanout_clients or 0])
     if raise_nofile(2 * most + 256) < most + 128:
         ap.error("RLIMIT_NOFILE too low for %d clients" % most)
@@ -639,7 +769,8 @@ def main():
     targets = report(rows)
     for p in problems:
         print("FAIL: " + p)
-    out = {"smoke": args.smoke, "wall_s": round(time.monotonic() - t_start, 1),
+    out = {"smoke": args.smoke, "client": args.client,
+           "wall_s": round(time.monotonic() - t_start, 1),
            "targets": targets, "problems": problems, "cells": rows}
     print("LATENCY " + json.dumps(out, sort_keys=True, default=lambda x: None))
     return 1 if problems else 0
