@@ -539,6 +539,23 @@ def run_startup(args, res):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def rollup_kb(pid):
+    """/proc/PID/smaps_rollup in KiB: Rss, Pss, the private pages (Private_Clean +
+    Private_Dirty: what the process alone costs) and Anonymous; {} if unreadable."""
+    out = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous"):
+                    out[key] = int(rest.split()[0])
+    except OSError:
+        return {}
+    if "Private_Clean" in out and "Private_Dirty" in out:
+        out["Private"] = out.pop("Private_Clean") + out.pop("Private_Dirty")
+    return out
+
+
 def settle_rss(st, loop, seconds):
     loop.run_until(lambda: False, seconds)
     st.check_alive()
@@ -556,6 +573,7 @@ def run_memory(args, res):
         out["rss_8_sensors_kib"] = settle_rss(st, loop, args.settle)
         few = connect_clients(loop, st.port, 10)
         out["rss_10_clients_kib"] = settle_rss(st, loop, args.settle)
+        out["rollup_10_clients_kib"] = rollup_kb(st.pid)
         many = connect_clients(loop, st.port, n_many - 10)
         out["rss_many_clients_kib"] = settle_rss(st, loop, args.settle)
         out["many_clients"] = n_many
@@ -662,6 +680,11 @@ def report(res, args):
                 ("after closing", m["rss_after_close_kib"])]
         for label, kb in rows:
             print("  %-16s %10s" % (label, mib(kb)))
+        ru = m.get("rollup_10_clients_kib") or {}
+        if "Private" in ru:
+            print("  with 10 clients: %s private (%s anonymous), %s proportional (Pss); the rest "
+                  "of VmRSS is pages of shared libraries other processes map too" % (
+                      mib(ru["Private"]), mib(ru.get("Anonymous", 0)), mib(ru.get("Pss", 0))))
         print("  %.2f KiB per additional idle client" % m["kib_per_client"])
         lg = m.get("long")
         if lg:

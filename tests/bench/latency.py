@@ -557,7 +557,8 @@ def run_path(args, path, rng, rows):
                     daemon_args=["--allow", MIC, "--notify-path",
                                  "start" if path == "start" else "auto", "-q",
                                  "--max-clients",
-                                 str(max(args.clients + [args.fanout_clients or 0]) + 64)],
+                                 str(max(args.clients + [args.fanout_clients or 0]) + 64)]
+                    + (["--state-dir", "/dev/null/none"] if args.no_history else []),
                     verbose=args.verbose, label=path)
     problems = []
     with env:
@@ -733,6 +734,8 @@ def main():
     ap.add_argument("--client", default="c", help="the WebSocket clients: c (build/bench/"
                     "ws_swarm), py (this script's loop), or c,py (every cell with both)")
     ap.add_argument("--swarm", help="the ws_swarm binary (default: in the bench dir)")
+    ap.add_argument("--no-history", action="store_true",
+                    help="the daemon without a state directory: no history database")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dump", help="append each daemon cell's (send, arrival) times to this "
                     "file, one JSON line a cell")
