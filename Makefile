@@ -215,18 +215,22 @@ $(BUILD)/bench/audio_cracks: tests/bench/audio_cracks.c $(AUDIO_TEST_SRC) $(LIB_
 browser: $(BUILD)/spinewatchd
 	tests/browser/run.sh $(BUILD)/spinewatchd
 
+# Each stage says how long it took (the guide: all of make check in about 15 minutes).
+check_stage = t0=$$(date +%s); $(MAKE) $(1) || exit 1; \
+	echo "make check: $(1) took $$(( $$(date +%s) - t0 )) s"
+
 check: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) unit-asan
-	$(MAKE) fuzz-smoke
-	$(MAKE) integration
-	$(MAKE) integration-valgrind
-	$(MAKE) sim
-	$(MAKE) browser
-	$(MAKE) install-check
-	$(MAKE) service
-	$(MAKE) bench-smoke
+	@$(call check_stage,all)
+	@$(call check_stage,unit)
+	@$(call check_stage,unit-asan)
+	@$(call check_stage,fuzz-smoke)
+	@$(call check_stage,integration)
+	@$(call check_stage,integration-valgrind)
+	@$(call check_stage,sim)
+	@$(call check_stage,browser)
+	@$(call check_stage,install-check)
+	@$(call check_stage,service)
+	@$(call check_stage,bench-smoke)
 
 # A fresh machine has nothing yet: the packages first, then the build.
 demo: deps
