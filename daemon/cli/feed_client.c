@@ -131,6 +131,38 @@ int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, si
 					    (unsigned char *)v, n, p, end) ? -1 : 0;
 }
 
+void feed_url_describe_failure(const struct feed_url *u, const char *url_text, struct lws *wsi,
+			       const char *in, bool tcp_up, char *why, size_t why_len)
+{
+	unsigned int status = wsi ? lws_http_client_http_response(wsi) : 0;
+
+	if (!tcp_up && u->tls && in && strstr(in, "SSL"))
+		snprintf(why, why_len, "cannot connect to %s: the TLS handshake failed (%s); is its "
+			 "certificate trusted here (--cacert FILE)?", url_text, in);
+	else if (!tcp_up)
+		snprintf(why, why_len, "cannot connect to %s: %s (is spinewatchd running?)",
+			 url_text, in ? in : "connection failed");
+	else if (status == 401)
+		snprintf(why, why_len, "%s refused: %s (401); give a token with --token-file or "
+			 "$SPINEWATCH_TOKEN", url_text,
+			 u->token ? "the token is not one it knows" : "it wants a token");
+	else if (status == 403)
+		snprintf(why, why_len, "%s refused the connection (403: this origin or token may "
+			 "not use the feed)", url_text);
+	else if (status == 421)
+		snprintf(why, why_len, "%s refused the host name it was reached by (421); add it to "
+			 "[access] hosts in its settings", url_text);
+	else if (status == 503)
+		snprintf(why, why_len, "%s is not taking clients now (503: too many connected, or "
+			 "stopping); try again later", url_text);
+	else if (status)
+		snprintf(why, why_len, "%s did not accept a WebSocket connection (HTTP %u); is it "
+			 "spinewatchd's feed?", url_text, status);
+	else
+		snprintf(why, why_len, "%s did not accept a WebSocket connection (%s); is it "
+			 "spinewatchd's feed?", url_text, in ? in : "handshake failed");
+}
+
 struct lws_context *feed_url_context(const struct feed_url *u,
 				     const struct lws_protocols *protocols, void *user)
 {
@@ -370,14 +402,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		c->tcp_up = true;
 		return feed_url_add_headers(c->req->url, wsi, in, len);
 
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (c->tcp_up)
-			fail(c, "%s did not accept a WebSocket connection (%s); is it spinewatchd's "
-			     "feed?", url, in ? (const char *)in : "handshake failed");
-		else
-			fail(c, "cannot connect to %s: %s (is spinewatchd running?)", url,
-			     in ? (const char *)in : "connection failed");
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+		char why[512];
+
+		feed_url_describe_failure(c->req->url, url, wsi, in, c->tcp_up, why, sizeof(why));
+		fail(c, "%s", why);
 		return 0;
+	}
 
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		if (c->phase == PH_CONNECTING)

@@ -46,6 +46,15 @@ int feed_url_parse(const char *url, struct feed_url *out, char *why, size_t why_
 /* For LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER (in, len as given): the token. 0 if fine. */
 int feed_url_add_headers(const struct feed_url *u, struct lws *wsi, void *in, size_t len);
 
+/*
+ * For LWS_CALLBACK_CLIENT_CONNECTION_ERROR (in as given): what went wrong, for
+ * people, into why. A connection that got as far as an HTTP answer is named by
+ * its status (401: a token is needed or was refused, 403, 421, 503: full or
+ * stopping); tcp_up: the TCP connection was made.
+ */
+void feed_url_describe_failure(const struct feed_url *u, const char *url_text, struct lws *wsi,
+			       const char *in, bool tcp_up, char *why, size_t why_len);
+
 /* A client context for u (TLS for wss://) with these protocols; NULL on failure. */
 struct lws_context *feed_url_context(const struct feed_url *u,
 				     const struct lws_protocols *protocols, void *user);

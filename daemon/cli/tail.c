@@ -518,13 +518,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (!ours)
 			return 0;
-		if (t->tcp_up)
-			snprintf(why, sizeof(why), "%s did not accept a WebSocket connection (%s); "
-				 "is it spinewatchd's feed?", url,
-				 in ? (const char *)in : "handshake failed");
-		else
-			snprintf(why, sizeof(why), "cannot connect to %s: %s (is spinewatchd "
-				 "running?)", url, in ? (const char *)in : "connection failed");
+		feed_url_describe_failure(t->o->url, url, wsi, in, t->tcp_up, why, sizeof(why));
 		ended(t, why);
 		return 0;
 

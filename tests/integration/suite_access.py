@@ -271,12 +271,18 @@ async def t_cli(env):
     r = await cli(env, '--url', url, '--cacert', cert, '--json', 'sensors',
                   extra_env={'SPINEWATCH_TOKEN': CONTROL_TOKEN})
     check(r.status == 0, f'sensors with the control token: {r}')
-    # no token, a wrong one, an untrusted certificate: refused, with the URL named
-    for extra, args in (({}, ('--cacert', cert)), ({'SPINEWATCH_TOKEN': 'wrong-token-000000000'},
-                                                    ('--cacert', cert)),
-                        ({'SPINEWATCH_TOKEN': CONTROL_TOKEN}, ())):
-        r = await cli(env, '--url', url, *args, 'status', extra_env=extra, timeout=30)
-        check(r.status == 3 and url in r.err, f'status {args} {extra}: {r}')
+    # no token, a wrong one, an untrusted certificate: refused, with the URL and the reason
+    # named (a refused token says 401 and where a token goes, for status and tail alike)
+    for extra, args, why in (
+            ({}, ('--cacert', cert), 'refused: it wants a token (401); give a token with '
+                                     '--token-file or $SPINEWATCH_TOKEN'),
+            ({'SPINEWATCH_TOKEN': 'wrong-token-000000000'}, ('--cacert', cert),
+             'refused: the token is not one it knows (401)'),
+            ({'SPINEWATCH_TOKEN': CONTROL_TOKEN}, (), 'the TLS handshake failed')):
+        for command in (('status',), ('--no-follow', 'tail')):
+            r = await cli(env, '--url', url, *args, *command, extra_env=extra, timeout=30)
+            check(r.status == 3 and url in r.err and why in r.err,
+                  f'{command} {args} {extra}: {r}; expected status 3 and "{why}"')
     # tail follows over wss with a token
     r = await cli(env, '--url', url, '--cacert', cert, '--no-follow', '--since', '0', 'tail',
                   extra_env={'SPINEWATCH_TOKEN': READ_TOKEN})
