@@ -1087,6 +1087,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 /* ---- public ------------------------------------------------------------------------------------ */
 
+void http_api_set_mqtt(struct http_api *api, const struct mqtt *mqtt)
+{
+	api->src.mqtt = mqtt;
+}
+
 struct http_api *http_api_new(const struct http_sources *src)
 {
 	struct http_api *api = calloc(1, sizeof(*api));

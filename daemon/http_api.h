@@ -45,6 +45,7 @@ struct stats_keeper;
 struct store;
 struct feed;
 struct gate;
+struct mqtt;
 
 /* Where the answers come from; any pointer but store may be NULL. */
 struct http_sources {
@@ -58,6 +59,7 @@ struct http_sources {
 	const char *stream_id;         /* as in hello */
 	const char *version;
 	int64_t started_ms;            /* epoch ms the daemon started */
+	const struct mqtt *mqtt;       /* NULL: no MQTT publisher (http_api_set_mqtt) */
 };
 
 /* One request as the lws side hands it over: path without the query; args
@@ -84,6 +86,8 @@ struct http_api;
 
 struct http_api *http_api_new(const struct http_sources *src);
 void http_api_free(struct http_api *api);
+/* The MQTT publisher, made after the API (NULL: none), for /metrics. */
+void http_api_set_mqtt(struct http_api *api, const struct mqtt *mqtt);
 /* The protocol entry for the vhost; its name is HTTP_API_PROTOCOL. */
 struct lws_protocols http_api_protocol(struct http_api *api);
 

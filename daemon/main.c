@@ -598,6 +598,7 @@ int main(int argc, char **argv)
 		.store = store, .history = run.history, .sensors = sensors, .alerts = alerts,
 		.stats = run.stats, .state_dir = o.cfg.state_dir, .version = SPINEWATCH_VERSION },
 		loop);
+	http_api_set_mqtt(api, run.mqtt);
 
 	dbus_error_init(&err);
 	conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
@@ -629,6 +630,8 @@ int main(int argc, char **argv)
 	status = loop_run(loop);
 
 out:
+	if (api)
+		http_api_set_mqtt(api, NULL);
 	mqtt_free(run.mqtt);   /* says offline; before the store, history and loop go */
 	run.mqtt = NULL;
 	service_free(run.service);

@@ -12,6 +12,7 @@
 #include "feed.h"
 #include "history.h"
 #include "log.h"
+#include "mqtt.h"
 #include "sensors.h"
 #include "store.h"
 
@@ -320,6 +321,30 @@ static void history_families(FILE *out, const struct history *h)
 	    history_problem(h) ? 0 : 1);
 }
 
+static void mqtt_families(FILE *out, const struct http_sources *src)
+{
+	struct mqtt_counts c;
+	uint64_t acked, last;
+
+	if (!src->mqtt)
+		return;   /* no [mqtt] broker: no MQTT families */
+	mqtt_get_counts(src->mqtt, &c);
+	acked = mqtt_acked_seq(src->mqtt);
+	last = ring_last_seq(store_events(src->store));
+	one(out, "spinewatch_mqtt_connected", "gauge",
+	    "1 while connected to the MQTT broker, 0 otherwise.", mqtt_connected(src->mqtt));
+	one(out, "spinewatch_mqtt_acked_seq", "gauge",
+	    "Every event up to this seq was acknowledged by the MQTT broker.", acked);
+	one(out, "spinewatch_mqtt_backlog_events", "gauge",
+	    "Events not yet acknowledged by the MQTT broker.", last > acked ? last - acked : 0);
+	one(out, "spinewatch_mqtt_connections_total", "counter",
+	    "Connections the MQTT broker accepted.", c.connections);
+	one(out, "spinewatch_mqtt_drops_total", "counter",
+	    "MQTT connections lost, or attempts that failed.", c.drops);
+	one(out, "spinewatch_mqtt_events_acked_total", "counter",
+	    "Events the MQTT broker acknowledged since the daemon started.", c.events_acked);
+}
+
 char *metrics_render(const struct http_sources *src, size_t *len)
 {
 	char *buf = NULL;
@@ -342,6 +367,7 @@ char *metrics_render(const struct http_sources *src, size_t *len)
 	alert_families(out, src->alerts);
 	feed_and_ring(out, src);
 	history_families(out, src->history);
+	mqtt_families(out, src);
 	if (fclose(out) != 0) {
 		free(buf);
 		return NULL;

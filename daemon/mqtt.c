@@ -61,6 +61,7 @@ struct mqtt {
 	struct backoff backoff;
 	struct loop_timer retry, connect_timeout, keepalive, pump, save, stats, midnight;
 	uint64_t acked;             /* every event up to this one was acknowledged */
+	struct mqtt_counts counts;
 	uint64_t saved;             /* what mqtt.state holds */
 	uint64_t cursor;            /* the last event handed to this connection */
 	uint64_t live_cursor;       /* the live ring (posture, status) */
@@ -161,6 +162,7 @@ static void advance(struct mqtt *m)
 
 	while (m->win_n && win_at(m, 0)->pending == 0) {
 		m->acked = win_at(m, 0)->seq;
+		m->counts.events_acked++;
 		m->win_head = (m->win_head + 1) % MQTT_WINDOW;
 		m->win_n--;
 		moved = true;
@@ -546,6 +548,7 @@ static void drop(struct mqtt *m)
 {
 	int64_t delay;
 
+	m->counts.drops++;
 	loop_timer_cancel(&m->connect_timeout);
 	loop_timer_cancel(&m->keepalive);
 	loop_timer_cancel(&m->pump);
@@ -620,6 +623,7 @@ static void connected(struct mqtt *m)
 	size_t n = 0, i;
 
 	m->state = M_CONNECTED;
+	m->counts.connections++;
 	loop_timer_cancel(&m->connect_timeout);
 	m->connected_ms = clock_mono_ms();
 	log_info("mqtt: connected to %s:%u as %s; publishing to %s/ from seq %llu", m->cfg.host,
@@ -909,4 +913,11 @@ bool mqtt_connected(const struct mqtt *m)
 uint64_t mqtt_acked_seq(const struct mqtt *m)
 {
 	return m ? m->acked : 0;
+}
+
+void mqtt_get_counts(const struct mqtt *m, struct mqtt_counts *out)
+{
+	static const struct mqtt_counts none;
+
+	*out = m ? m->counts : none;
 }

@@ -61,8 +61,15 @@ struct mqtt *mqtt_new(const struct mqtt_config *c, const struct mqtt_sources *sr
 /* Says "offline", disconnects, writes the acknowledged seq; before the loop goes. */
 void mqtt_free(struct mqtt *m);
 
-/* For tests and /metrics-like reporting. */
+/* For tests and /metrics. */
 bool mqtt_connected(const struct mqtt *m);
 uint64_t mqtt_acked_seq(const struct mqtt *m);
+
+struct mqtt_counts {
+	uint64_t connections;      /* connections the broker accepted (CONNACK) */
+	uint64_t drops;            /* connections lost, or attempts that failed */
+	uint64_t events_acked;     /* events the broker acknowledged, this run */
+};
+void mqtt_get_counts(const struct mqtt *m, struct mqtt_counts *out);
 
 #endif

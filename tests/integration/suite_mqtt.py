@@ -17,6 +17,7 @@ import time
 from feed import Feed
 from procs import TestFailure, check, free_port, stop_process, wait_until
 from suite import test
+from suite_http import metric, scrape
 from suite_schema import Schemas, violations
 
 MOSQUITTO = shutil.which('mosquitto') or '/usr/sbin/mosquitto'
@@ -336,6 +337,21 @@ async def t_broker_restart(env):
     dups = len(got) - len(first)
     check(dups <= 32, f'duplicates stay within the in-flight window: {dups}')
     check('mqtt: 127.0.0.1:' in env.daemon.stderr_text(), 'the lost connection is logged')
+    # /metrics tells the same story: connected again, one connection lost, nothing waiting
+    top = max(wanted)
+
+    def caught_up():
+        series, _ = scrape(env.port)
+        return series if metric(series, 'spinewatch_mqtt_acked_seq') >= top else None
+    series = wait_until(caught_up, 10, 'the acknowledged seq on /metrics')
+    check(metric(series, 'spinewatch_mqtt_connected') == 1
+          and metric(series, 'spinewatch_mqtt_connections_total') >= 2
+          and metric(series, 'spinewatch_mqtt_drops_total') >= 1
+          and metric(series, 'spinewatch_mqtt_events_acked_total') >= len(wanted)
+          and metric(series, 'spinewatch_mqtt_backlog_events')
+          == metric(series, 'spinewatch_ring_last_seq')
+          - metric(series, 'spinewatch_mqtt_acked_seq'),
+          f'MQTT on /metrics: {sorted((k[0], v) for k, v in series.items() if "mqtt" in k[0])}')
 
 
 @test('mqtt-resume-after-daemon-restart',
@@ -446,6 +462,11 @@ async def t_unreachable(env):
     await asyncio.sleep(2.5)
     again = re.findall(r'mqtt: 127\.0\.0\.1:\d+: .*retrying in', env.daemon.stderr_text())
     check(len(again) >= 2, f'it retries with backoff: {again}')
+    series, _ = scrape(env.port)
+    check(metric(series, 'spinewatch_mqtt_connected') == 0
+          and metric(series, 'spinewatch_mqtt_connections_total') == 0
+          and metric(series, 'spinewatch_mqtt_drops_total') >= 2,
+          f'MQTT on /metrics: {sorted((k[0], v) for k, v in series.items() if "mqtt" in k[0])}')
 
 
 @test('mqtt-bad-ca-file', daemon_args=CONF, prepare=bad_ca)
