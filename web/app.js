@@ -364,7 +364,10 @@ function handleEvent(m) {
   let ev = null;
 
   if (m.kind === 'crack' && CRACK_KINDS.includes(m.crack)) {
-    ev = { seq: m.seq, ts, sensor, kind: 'crack', crack: m.crack, intensity: num(m.intensity), duration_ms: num(m.duration_ms), count: num(m.count) };
+    ev = {
+      seq: m.seq, ts, sensor, kind: 'crack', crack: m.crack, intensity: num(m.intensity), duration_ms: num(m.duration_ms), count: num(m.count),
+      level_dbfs: num(m.level_dbfs), freq_hz: num(m.freq_hz), // heard in audio (a Thingy:52's microphone)
+    };
     const s = sensorFor(sensor, true);
     if (s && !s.roles.has('sound')) { s.roles.add('sound'); dirty.sensors = true; }
   } else if (m.kind === 'slouch' && (m.phase === 'start' || m.phase === 'end')) {
@@ -627,6 +630,8 @@ function describe(ev) {
     const meta = [who];
     if (ev.intensity !== null) meta.push(`intensity ${ev.intensity}`);
     if (ev.duration_ms !== null) meta.push(`${ev.duration_ms} ms`);
+    if (ev.level_dbfs !== null) meta.push(`${ev.level_dbfs.toFixed(1)} dBFS`);
+    if (ev.freq_hz !== null) meta.push(`around ${Math.round(ev.freq_hz)} Hz`);
     return { title: name, detail: burst, meta: meta.join(' · '), spoken: `${name} heard${burst ? `, ${burst}` : ''}.` };
   }
   if (ev.kind === 'slouch' && ev.phase === 'start') {

@@ -23,6 +23,7 @@ PYTHON=/usr/bin/python3
 # The simulator's sensors in scenario "quick" (tests/sim/README.md).
 POSTURE_SENSORS=(C0:FF:EE:00:00:01 C0:FF:EE:00:00:03)
 SOUND_SENSORS=(C0:FF:EE:00:00:02)
+AUDIO_SENSORS=(C0:FF:EE:00:00:05)      # the Thingy:52 worn as a microphone (--thingy-sound)
 OTHER_SENSORS=()
 SLOUCHING_SENSORS=(C0:FF:EE:00:00:01)   # slouched from ~6 s to ~44 s
 CALIBRATE_SENSOR=C0:FF:EE:00:00:03      # the micro:bit: held still by the test, then calibrated
@@ -108,7 +109,7 @@ alive "$BUS_PID" || { show_logs; fail_setup "dbus-daemon exited"; }
 export DBUS_SYSTEM_BUS_ADDRESS="$BUS"
 
 # 2. the simulated BlueZ with its sensors
-"$PYTHON" "${SPINEWATCH_SIM:-$ROOT/tests/sim/fake_bluez.py}" --scenario quick >"$TMP/sim.log" 2>&1 &
+"$PYTHON" "${SPINEWATCH_SIM:-$ROOT/tests/sim/fake_bluez.py}" --scenario quick --thingy-sound >"$TMP/sim.log" 2>&1 &
 PIDS+=($!)
 SIM_PID=$!
 bluez_up() {
@@ -150,6 +151,7 @@ wait_for 15 "the daemon to listen on 127.0.0.1:$PORT" port_open
 ARGS=(--out "$SHOTS" --bus "$BUS" --calibrate "$CALIBRATE_SENSOR" --daemon-pidfile "$TMP/daemon.pid")
 for a in "${POSTURE_SENSORS[@]}"; do ARGS+=(--posture "$a"); done
 for a in "${SOUND_SENSORS[@]}"; do ARGS+=(--sound "$a"); done
+for a in "${AUDIO_SENSORS[@]}"; do ARGS+=(--audio "$a"); done
 for a in "${OTHER_SENSORS[@]}"; do ARGS+=(--sensor "$a"); done
 for a in "${SLOUCHING_SENSORS[@]}"; do ARGS+=(--slouch "$a"); done
 (cd "$HERE" && timeout 200 node smoke.mjs "http://127.0.0.1:$PORT/" "${ARGS[@]}") | tee "$TMP/smoke.out"

@@ -15,10 +15,12 @@
 // screenshots to the output folder.
 //
 //   node smoke.mjs URL [--out DIR] [--bus ADDRESS] [--sensor ADDR]... [--posture ADDR]...
-//                  [--sound ADDR]... [--slouch ADDR]... [--calibrate ADDR]
+//                  [--sound ADDR]... [--audio ADDR]... [--slouch ADDR]... [--calibrate ADDR]
 //
 // --sensor: must be listed as streaming; --posture: its angle must be a number
 // that updates; --sound: a crack from it must appear in the event list;
+// --audio: a microphone (Thingy:52): a pop played into its audio must be listed
+// with its level (dBFS) and dominant frequency;
 // --slouch: a slouch from it must be shown (event, card state, today's count)
 // and, as it lasts longer than the daemon's [alerts] slouch_long_min, raise a
 // slouch-long alert; --bus: the simulator's D-Bus address (tests/sim), used to
@@ -42,7 +44,7 @@ const SIM = ['org.bluez', '/io/spinewatch/sim', 'io.spinewatch.Sim1'];
 function parseArgs(argv) {
   const opts = {
     url: null, out: path.join(HERE, '..', '..', 'build', 'browser'), bus: null, calibrate: null,
-    sensors: [], posture: [], sound: [], slouch: [],
+    sensors: [], posture: [], sound: [], audio: [], slouch: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -57,14 +59,17 @@ function parseArgs(argv) {
     else if (a === '--sensor') opts.sensors.push(next());
     else if (a === '--posture') opts.posture.push(next());
     else if (a === '--sound') opts.sound.push(next());
+    else if (a === '--audio') opts.audio.push(next());
     else if (a === '--slouch') opts.slouch.push(next());
     else if (!opts.url && !a.startsWith('--')) opts.url = a;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!opts.url) {
     throw new Error('usage: node smoke.mjs URL [--out DIR] [--bus ADDRESS] [--sensor ADDR]... [--posture ADDR]... ' +
-      '[--sound ADDR]... [--slouch ADDR]... [--calibrate ADDR]');
+      '[--sound ADDR]... [--audio ADDR]... [--slouch ADDR]... [--calibrate ADDR]');
   }
+  // not --audio: a microphone starts streaming later (its config is written first), and the
+  // checks that follow the scenario's clock (slouches, alerts) must not wait for it
   for (const a of [...opts.posture, ...opts.sound]) if (!opts.sensors.includes(a)) opts.sensors.push(a);
   return opts;
 }
@@ -429,7 +434,9 @@ async function main() {
 
       await check('acknowledging the alert reaches the daemon', async () => {
         await page.click(tid(`ack-${alertId}`));
-        await page.waitForSelector(`${tid(`alert-${alertId}`)}[data-state="acknowledged"]`, { timeout: 3000 });
+        // attached, not visible: an acknowledged banner sorts after the raised ones, and with
+        // more than four alerts it is behind "Show N more alerts"
+        await page.waitForSelector(`${tid(`alert-${alertId}`)}[data-state="acknowledged"]`, { state: 'attached', timeout: 3000 });
         await page.waitForSelector(`${tid('event-list')} li[data-kind="alert"][data-state="acknowledged"]`, { timeout: 3000 });
         const hello = await feedHello(page);
         const daemon = (hello.alerts || []).find((a) => a.id === alertId);
@@ -599,6 +606,23 @@ async function main() {
         await page.locator(panel).screenshot({ path: shot('note-shown.png') });
         await page.$eval(tid('event-list'), (list) => { list.scrollTop = 0; });
         return FINAL_TEXT;
+      });
+    }
+
+    for (const addr of opts.audio) {
+      if (!opts.bus) break;
+      await check(`a crack heard in ${addr}'s audio shows its level and pitch`, async () => {
+        // a pop played into the Thingy:52's microphone stream: the daemon hears it in the audio
+        // (after the slouch checks, which follow the scenario's clock)
+        const sel = `${tid('event-list')} li[data-kind="crack"][data-sensor="${addr}"]`;
+        const before = (await page.$$(sel)).length;
+        await sim(opts.bus, 'InjectCrack', `string:${addr}`, 'string:pop', 'byte:90', 'uint16:20', 'byte:1');
+        await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length > n, [sel, before],
+          { timeout: 10000, polling: 100 });
+        const meta = await page.$eval(sel, (li) => li.querySelector('.ev-meta').textContent);
+        assert(/-?\d+\.\d dBFS/.test(meta), `no level in "${meta}"`);
+        assert(/around \d+ Hz/.test(meta), `no dominant frequency in "${meta}"`);
+        return meta;
       });
     }
 
