@@ -170,21 +170,31 @@ static void server_size_file_limit(unsigned max_clients)
 {
 	rlim_t want = 2 * (rlim_t)(max_clients ? max_clients : 64) + 256;
 	struct rlimit rl;
+	rlim_t had;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
+	had = rl.rlim_cur;
 	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
 		log_warn("only %llu files may be open (hard limit), %llu wanted for %u clients: "
 			 "clients may be refused (LimitNOFILE= raises it)",
 			 (unsigned long long)rl.rlim_max, (unsigned long long)want, max_clients);
 		want = rl.rlim_max;
 	}
-	if (rl.rlim_cur == want)
+	if (had == want)
 		return;
 	rl.rlim_cur = want;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		log_warn("cannot set the open-file limit to %llu: %s", (unsigned long long)want,
-			 strerror(errno));
+	if (!setrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	/* the service's system call filter may forbid it (@resources): a limit above
+	 * the need only costs table memory, one below it clients */
+	if (had < want)
+		log_warn("cannot raise the open-file limit from %llu to %llu (%s): clients may be "
+			 "refused (LimitNOFILE= raises it)", (unsigned long long)had,
+			 (unsigned long long)want, strerror(errno));
+	else
+		log_debug("the open-file limit stays %llu (%s)", (unsigned long long)had,
+			  strerror(errno));
 }
 
 int server_start(struct server *s, const struct server_config *cfg)
