@@ -270,8 +270,25 @@ struct running {
 	struct feed *feed;
 	struct loop *loop;
 	struct mqtt *mqtt;
+	struct http_api *api;
 	struct access *access;
 };
+
+/* The MQTT publisher of the current [mqtt] settings (NULL when none; a broker
+ * that is away or refuses is logged and retried, never fatal), and /metrics
+ * told of it. The one before, if any, says offline and goes first. */
+static void restart_mqtt(struct running *run)
+{
+	if (run->api)
+		http_api_set_mqtt(run->api, NULL);
+	mqtt_free(run->mqtt);
+	run->mqtt = mqtt_new(&run->o->cfg.mqtt, &(struct mqtt_sources){
+		.store = run->store, .history = run->history, .sensors = run->sensors,
+		.alerts = run->alerts, .stats = run->stats, .state_dir = run->o->cfg.state_dir,
+		.version = SPINEWATCH_VERSION }, run->loop);
+	if (run->api)
+		http_api_set_mqtt(run->api, run->mqtt);
+}
 
 
 /* The alert hook's settings from the file's [alerts] hook (argv points into buf). */
@@ -423,8 +440,11 @@ static void reload_settings(struct running *run)
 	    next.max_clients != cur->max_clients)
 		log_warn("[server] listen, web_root, state_directory, ring_size and max_clients "
 			 "take effect at the next start");
-	if (memcmp(&next.mqtt, &cur->mqtt, sizeof(next.mqtt)))
-		log_warn("[mqtt] settings take effect at the next start");
+	if (memcmp(&next.mqtt, &cur->mqtt, sizeof(next.mqtt))) {
+		cur->mqtt = next.mqtt;
+		log_info("mqtt: settings changed: %s", cur->mqtt.enabled ? "reconnecting" : "off");
+		restart_mqtt(run);
+	}
 	log_init(next.log_level);
 	cur->log_level = next.log_level;
 	cur->history = next.history;
@@ -593,12 +613,8 @@ int main(int argc, char **argv)
 		alert_center_attach(alerts, loop, hook_config(&o.cfg, &h, buf, sizeof(buf), hargv));
 	}
 
-	/* optional; a broker that is away or refuses is logged and retried, never fatal */
-	run.mqtt = mqtt_new(&o.cfg.mqtt, &(struct mqtt_sources){
-		.store = store, .history = run.history, .sensors = sensors, .alerts = alerts,
-		.stats = run.stats, .state_dir = o.cfg.state_dir, .version = SPINEWATCH_VERSION },
-		loop);
-	http_api_set_mqtt(api, run.mqtt);
+	run.api = api;
+	restart_mqtt(&run);   /* optional */
 
 	dbus_error_init(&err);
 	conn = dbus_bus_get_private(DBUS_BUS_SYSTEM, &err);
@@ -632,6 +648,7 @@ int main(int argc, char **argv)
 out:
 	if (api)
 		http_api_set_mqtt(api, NULL);
+	run.api = NULL;
 	mqtt_free(run.mqtt);   /* says offline; before the store, history and loop go */
 	run.mqtt = NULL;
 	service_free(run.service);

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -467,6 +468,45 @@ async def t_unreachable(env):
           and metric(series, 'spinewatch_mqtt_connections_total') == 0
           and metric(series, 'spinewatch_mqtt_drops_total') >= 2,
           f'MQTT on /metrics: {sorted((k[0], v) for k, v in series.items() if "mqtt" in k[0])}')
+
+
+@test('mqtt-settings-reload', daemon_args=CONF, prepare=unreachable, deadline=60)
+async def t_reload(env):
+    """SIGHUP with new [mqtt] settings: the publisher starts over with them (no restart), and
+    settings without [mqtt] stop it, saying offline."""
+    prefix = f'spinewatch/{hub_name()}'
+    await env.streaming()
+    wait_until(lambda: 'retrying in' in env.daemon.stderr_text(), 10, 'the first broker failing')
+    env.broker = Broker(env.tmpdir)
+    env.cleanups.append(env.broker.stop)
+    r = Reader(env.tmpdir, env.broker.port)
+    env.cleanups.insert(0, r.stop)
+    mqtt_config(env, env.broker.port)
+    env.daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: 'mqtt: settings changed: reconnecting' in env.daemon.stderr_text(), 5,
+               'the reload logged')
+    await r.wait(lambda ms: [m for m in ms if m[2] == f'{prefix}/status' and m[3] == 'online'],
+                 10, 'online on the new broker')
+    async with await Feed.open(env.port) as f:
+        await f.next(what='hello')
+        sent = await feed_cracks(env, f, [981, 982])
+    got = await r.wait(lambda ms: [e for e in crack_events(ms, prefix) if e['seq'] in
+                                   {s['seq'] for s in sent}] or None, 10, 'the cracks')
+    check(sorted(e['seq'] for e in got) == [s['seq'] for s in sent], f'the cracks: {got}')
+    series, _ = scrape(env.port)
+    check(metric(series, 'spinewatch_mqtt_connected') == 1
+          and metric(series, 'spinewatch_mqtt_connections_total') == 1,
+          'a new publisher, connected once')
+    # no [mqtt] any more: offline, and no MQTT families
+    with open(os.path.join(env.tmpdir, 'spinewatchd.conf'), 'w') as fh:
+        fh.write('# no broker\n')
+    env.daemon.proc.send_signal(signal.SIGHUP)
+    await r.wait(lambda ms: [m for m in ms if m[2] == f'{prefix}/status'][-1][3] == 'offline',
+                 10, 'offline after [mqtt] went')
+    series, _ = scrape(env.port)
+    check(not [k for k in series if k[0].startswith('spinewatch_mqtt_')],
+          'MQTT families after [mqtt] went')
+    check(env.daemon.alive(), 'the daemon lives on')
 
 
 @test('mqtt-bad-ca-file', daemon_args=CONF, prepare=bad_ca)
