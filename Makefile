@@ -3,7 +3,7 @@
 # on simulated sensors. See README.md.
 
 CC      ?= cc
-PKGS := libwebsockets dbus-1 jansson inih libsystemd sqlite3 libmosquitto
+PKGS := libwebsockets dbus-1 jansson inih libsystemd sqlite3 libmosquitto libcares
 PYTHON  := /usr/bin/python3
 BUILD   := build
 VERSION := 0.1.0
@@ -15,7 +15,7 @@ DEB_PKGS := build-essential pkg-config libwebsockets-dev libdbus-1-dev \
 	libjansson-dev libcmocka-dev libinih-dev dbus python3 python3-dbus python3-gi \
 	python3-dbusmock python3-websockets chromium libjs-chart.js sox \
 	libsystemd-dev libsqlite3-dev systemd-container debootstrap python3-jsonschema jq python3-prometheus-client curl \
-	clang libclang-rt-14-dev libmosquitto-dev mosquitto mosquitto-clients faketime valgrind
+	clang libclang-rt-14-dev libmosquitto-dev mosquitto mosquitto-clients faketime valgrind libc-ares-dev
 # Node.js drives the browser test. Debian's `nodejs npm` are installed only
 # when no node/npm is on PATH: a NodeSource nodejs bundles npm and conflicts
 # with Debian's npm package.

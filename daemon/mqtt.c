@@ -2,8 +2,11 @@
  * mqtt.c - the MQTT publisher (see mqtt.h): libmosquitto on the daemon's
  * loop, the publish window and the acknowledged seq.
  *
- * The loop: mosquitto_connect_async() (the TCP connect does not block; the
- * host name lookup does, so an IP address or /etc/hosts name is best), then
+ * The loop: a host name is looked up first on the loop (resolver.h: the
+ * lookup inside libmosquitto blocks, and an unanswering DNS server would hold
+ * the daemon for as long as it takes); once it resolves,
+ * mosquitto_connect_async() (the TCP connect does not block; its own lookup
+ * of the name, just answered, is quick), then
  * a dup() of mosquitto_socket() becomes a loop fd: readable calls
  * mosquitto_loop_read(), writable (asked for while mosquitto_want_write())
  * calls mosquitto_loop_write(), and a timer at half the keepalive calls
@@ -28,6 +31,7 @@
 #include <jansson.h>
 
 #include "alert_center.h"
+#include "resolver.h"
 #include "backoff.h"
 #include "history.h"
 #include "log.h"
@@ -36,7 +40,7 @@
 #include "sensors.h"
 #include "stats_keeper.h"
 
-enum mqtt_state { M_WAITING, M_CONNECTING, M_CONNECTED };
+enum mqtt_state { M_WAITING, M_RESOLVING, M_CONNECTING, M_CONNECTED };
 
 struct inflight {
 	uint64_t seq;
@@ -60,6 +64,8 @@ struct mqtt {
 	char why[4 * MQTT_PATH_MAX];
 	struct backoff backoff;
 	struct loop_timer retry, connect_timeout, keepalive, pump, save, stats, midnight;
+	struct resolver *resolver;  /* NULL: host is an address */
+	bool resolved;              /* the lookup for this attempt answered */
 	uint64_t acked;             /* every event up to this one was acknowledged */
 	struct mqtt_counts counts;
 	uint64_t saved;             /* what mqtt.state holds */
@@ -549,6 +555,7 @@ static void drop(struct mqtt *m)
 	int64_t delay;
 
 	m->counts.drops++;
+	resolver_cancel(m->resolver);
 	loop_timer_cancel(&m->connect_timeout);
 	loop_timer_cancel(&m->keepalive);
 	loop_timer_cancel(&m->pump);
@@ -714,7 +721,12 @@ static void connect_timeout_fire(struct loop_timer *t)
 {
 	struct mqtt *m = t->user;
 
-	set_broken(m, "%s", "no answer from the broker within 10 s");
+	if (m->state == M_RESOLVING) {
+		resolver_cancel(m->resolver);
+		set_broken(m, "%s", "the host name did not resolve within 10 s");
+	} else {
+		set_broken(m, "%s", "no answer from the broker within 10 s");
+	}
 	after_io(m, MOSQ_ERR_SUCCESS);
 }
 
@@ -735,6 +747,20 @@ static int read_password(struct mqtt *m, char *out, size_t cap)
 	return 0;
 }
 
+static void looked_up(void *user, bool ok, const char *why)
+{
+	struct mqtt *m = user;
+
+	if (!ok) {
+		loop_timer_cancel(&m->connect_timeout);
+		set_broken(m, "the host name does not resolve: %s", why);
+		after_io(m, MOSQ_ERR_SUCCESS);
+		return;
+	}
+	m->resolved = true;
+	attempt(m);
+}
+
 static void attempt(struct mqtt *m)
 {
 	char password[MQTT_STR_MAX];
@@ -742,6 +768,16 @@ static void attempt(struct mqtt *m)
 
 	m->broken = m->connack = false;
 	m->why[0] = '\0';
+	if (m->resolver && !m->resolved) {   /* first the name, without blocking the loop */
+		m->state = M_RESOLVING;
+		loop_timer_start(&m->connect_timeout, MQTT_CONNECT_TIMEOUT_MS);
+		if (resolver_lookup(m->resolver, m->cfg.host, looked_up, m)) {
+			set_broken(m, "%s", "cannot start looking the host name up");
+			after_io(m, MOSQ_ERR_SUCCESS);
+		}
+		return;
+	}
+	m->resolved = false;   /* the next attempt looks it up again */
 	m->mosq = mosquitto_new(m->client_id, true, m);
 	if (!m->mosq) {
 		set_broken(m, "%s", "cannot make a client (out of memory?)");
@@ -860,6 +896,11 @@ struct mqtt *mqtt_new(const struct mqtt_config *c, const struct mqtt_sources *sr
 	loop_timer_init(&m->save, loop, save_fire, m);
 	loop_timer_init(&m->stats, loop, stats_fire, m);
 	loop_timer_init(&m->midnight, loop, midnight_fire, m);
+	if (!resolver_is_address(m->cfg.host) && !(m->resolver = resolver_new(loop))) {
+		log_error("mqtt: cannot look host names up");
+		free(m);
+		return NULL;
+	}
 	backoff_init(&m->backoff, MQTT_BACKOFF_MIN_MS, MQTT_BACKOFF_MAX_MS,
 		     (uint64_t)clock_mono_ms() ^ (uint64_t)getpid());
 	mosquitto_lib_init();
@@ -900,6 +941,7 @@ void mqtt_free(struct mqtt *m)
 		loop_fd_close(m->fd);
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);
+	resolver_free(m->resolver);
 	save_state(m);
 	mosquitto_lib_cleanup();
 	free(m);

@@ -18,7 +18,7 @@ import time
 from feed import Feed
 from procs import TestFailure, check, free_port, stop_process, wait_until
 from suite import test
-from suite_http import metric, scrape
+from suite_http import metric, request, scrape
 from suite_schema import Schemas, violations
 
 MOSQUITTO = shutil.which('mosquitto') or '/usr/sbin/mosquitto'
@@ -150,10 +150,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def mqtt_config(env, port, extra=''):
+def mqtt_config(env, port, extra='', host='127.0.0.1'):
     path = os.path.join(env.tmpdir, 'spinewatchd.conf')
     with open(path, 'w') as f:
-        f.write(f'[mqtt]\nenabled = true\nhost = 127.0.0.1\nport = {port}\nkeepalive = 10\n'
+        f.write(f'[mqtt]\nenabled = true\nhost = {host}\nport = {port}\nkeepalive = 10\n'
                 + extra)
     return path
 
@@ -481,7 +481,8 @@ async def t_reload(env):
     env.cleanups.append(env.broker.stop)
     r = Reader(env.tmpdir, env.broker.port)
     env.cleanups.insert(0, r.stop)
-    mqtt_config(env, env.broker.port)
+    # by name this time: looked up on the loop (/etc/hosts), then connected
+    mqtt_config(env, env.broker.port, host='localhost')
     env.daemon.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: 'mqtt: settings changed: reconnecting' in env.daemon.stderr_text(), 5,
                'the reload logged')
@@ -490,9 +491,13 @@ async def t_reload(env):
     async with await Feed.open(env.port) as f:
         await f.next(what='hello')
         sent = await feed_cracks(env, f, [981, 982])
-    got = await r.wait(lambda ms: [e for e in crack_events(ms, prefix) if e['seq'] in
-                                   {s['seq'] for s in sent}] or None, 10, 'the cracks')
-    check(sorted(e['seq'] for e in got) == [s['seq'] for s in sent], f'the cracks: {got}')
+    want = {s['seq'] for s in sent}
+
+    def both(ms):
+        got = [e for e in crack_events(ms, prefix) if e['seq'] in want]
+        return got if {e['seq'] for e in got} == want else None
+    got = await r.wait(both, 10, 'the cracks')
+    check(all(e in sent for e in got), f'the cracks as the feed sent them: {got}')
     series, _ = scrape(env.port)
     check(metric(series, 'spinewatch_mqtt_connected') == 1
           and metric(series, 'spinewatch_mqtt_connections_total') == 1,
@@ -507,6 +512,74 @@ async def t_reload(env):
     check(not [k for k in series if k[0].startswith('spinewatch_mqtt_')],
           'MQTT families after [mqtt] went')
     check(env.daemon.alive(), 'the daemon lives on')
+
+
+@test('mqtt-dns-that-never-answers', bluez_at_start=False, deadline=60)
+async def t_dns_black_hole(env):
+    """A broker named by a host name whose DNS server never answers: the daemon keeps serving
+    (the lookup runs on the loop, not in a blocking getaddrinfo()), gives up on it, says so and
+    tries again later. The daemon runs in its own mount namespace whose /etc/resolv.conf names
+    a UDP socket of ours on 127.0.0.1:53 that reads and never answers."""
+    black_hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        black_hole.bind(('127.0.0.1', 53))
+    except OSError as e:
+        raise TestFailure(f'cannot bind 127.0.0.1:53 for the silent DNS server ({e}): '
+                          'the integration tests run as root')
+    env.cleanups.append(black_hole.close)
+    resolv = os.path.join(env.tmpdir, 'resolv.conf')
+    with open(resolv, 'w') as fh:
+        fh.write('nameserver 127.0.0.1\noptions timeout:5 attempts:2\n')
+    conf = mqtt_config(env, 1883, host='broker.spinewatch.test')
+    port = free_port()
+    err = open(os.path.join(env.tmpdir, 'dns.stderr'), 'w+b')
+    script = ('mount --bind "$1" /etc/resolv.conf && shift && exec "$@"')
+    proc = subprocess.Popen(
+        ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', resolv,
+         env.daemon.argv[0], '--config', conf, '--listen', f'127.0.0.1:{port}', '-v',
+         '--state-dir', os.path.join(env.tmpdir, 'dns-state')],
+        env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=env.bus.address),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+
+    def log():
+        err.seek(0)
+        return err.read().decode('utf-8', 'replace')
+    try:
+        def listening():
+            if proc.poll() is not None:
+                raise TestFailure(f'the daemon exited with {proc.returncode}: {log()[-2000:]}')
+            try:
+                with socket.create_connection(('127.0.0.1', port), timeout=1):
+                    return True
+            except OSError:
+                return False
+        wait_until(listening, 15, 'the daemon in its own namespace to listen')
+        # the lookup is on: a blocking one would hold the loop 5 s x 2 tries; the daemon keeps
+        # answering throughout (each request on a fresh connection, 3 s allowed)
+        black_hole.settimeout(10)
+        try:
+            black_hole.recv(512)
+        except OSError:
+            raise TestFailure(f'no DNS query came in 10 s: {log()[-2000:]}')
+        answered = 0
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end:
+            try:
+                code, _, _ = request(port, '/api/v1/sensors', timeout=3)
+            except OSError as e:
+                raise TestFailure(f'the daemon did not answer while looking the broker up: {e}')
+            check(code == 200, f'/api/v1/sensors -> {code}')
+            answered += 1
+            await asyncio.sleep(0.2)
+        check(answered >= 10, f'only {answered} answers in 4 s')
+        text = wait_until(lambda: re.findall(r'mqtt: broker\.spinewatch\.test:1883: the host name '
+                                             r'(?:does not resolve|did not resolve)[^;]*; retrying',
+                                             log()), 15, 'the failed lookup logged')
+        check(text, 'the failed lookup logged')
+    finally:
+        status = stop_process(proc)
+        err.close()
+    check(status == 0, f'exit status {status} on SIGTERM')
 
 
 @test('mqtt-bad-ca-file', daemon_args=CONF, prepare=bad_ca)
