@@ -15,7 +15,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 ROOT=${SPINEWATCH_NSPAWN_ROOT:-$REPO/build/nspawn/root}
 MIRROR=${SPINEWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # what the daemon, its tests and an admin's checks need at run time
-PACKAGES=systemd,systemd-sysv,dbus,libwebsockets17,libdbus-1-3,libjansson4,libinih1,libsystemd0,libmosquitto1,libjs-chart.js,python3,python3-dbus,python3-gi,curl,procps
+PACKAGES=systemd,systemd-sysv,dbus,libwebsockets17,libdbus-1-3,libjansson4,libinih1,libsystemd0,libmosquitto1,libc-ares2,libjs-chart.js,python3,python3-dbus,python3-gi,curl,procps
 
 fail_setup() { echo "FAIL - $*"; echo "0 passed, 1 failed"; exit 1; }
 if [ "$(id -u)" != 0 ]; then   # debootstrap and systemd-nspawn need root, as `make deps` does
