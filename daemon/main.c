@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,6 +643,9 @@ int main(int argc, char **argv)
 	log_info("spinewatchd %s: dashboard at http://%s%s%s:%d/ (stream %s)", SPINEWATCH_VERSION,
 		 strchr(srv.host, ':') ? "[" : "", srv.host, strchr(srv.host, ':') ? "]" : "",
 		 srv.port, stream);
+	/* what starting needed and freed (settings, the history's refill of the ring) goes back
+	 * to the system rather than staying in the heap for good */
+	malloc_trim(0);
 	service_ready(run.service);
 	status = loop_run(loop);
 
