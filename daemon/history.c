@@ -301,10 +301,14 @@ static size_t text_reserve(struct history *h, size_t need)
 	return pos;
 }
 
+/* An empty queue starts over at its first entry: the ring of HISTORY_MAX_PENDING
+ * (1.4 MiB) is there for a database that cannot be written, and written round
+ * in normal running, a batch at a time, it would all become resident. */
 static void drop_oldest(struct history *h)
 {
 	h->q_head = (h->q_head + 1) % HISTORY_MAX_PENDING;
-	h->q_len--;
+	if (!--h->q_len)
+		h->q_head = 0;
 }
 
 void history_close(struct history *h)
