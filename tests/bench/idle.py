@@ -562,10 +562,36 @@ def settle_rss(st, loop, seconds):
     return rss_kb(st.pid)[0]
 
 
+def floor_ws_rss(args):
+    """VmRSS (KiB) of a bare libwebsockets server (build/bench/floor_ws, listening and waiting
+    for its first client): what libwebsockets, OpenSSL and libc cost any program that serves
+    WebSockets with Debian's libwebsockets. None if it is not built."""
+    path = os.path.join(args.bench_dir, "floor_ws")
+    if not os.access(path, os.X_OK):
+        return None
+    port = free_port()
+    proc = subprocess.Popen([path, "--port", str(port), "--clients", "1", "--rate", "1",
+                             "--count", "1"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+        wait_until(up, 10, "floor_ws to listen")
+        time.sleep(args.settle)
+        return rss_kb(proc.pid)[0]
+    finally:
+        stop_pid(proc)
+
+
 def run_memory(args, res):
     out = res["memory"] = {}
     n_many = args.many_clients
     raise_nofile(n_many + 200)
+    out["floor_ws_rss_kib"] = floor_ws_rss(args)
     with Stack(args, daemon_args=["--max-clients", str(n_many + 20)]) as st:
         out["rss_ready_kib"] = st.rss_ready
         st.wait_subscribed()
@@ -680,6 +706,10 @@ def report(res, args):
                 ("after closing", m["rss_after_close_kib"])]
         for label, kb in rows:
             print("  %-16s %10s" % (label, mib(kb)))
+        if m.get("floor_ws_rss_kib"):
+            print("  floor: a bare libwebsockets server (floor_ws) %s; spinewatchd with 8 sensors "
+                  "and 10 clients is %.2fx that" % (mib(m["floor_ws_rss_kib"]),
+                                                     m["rss_10_clients_kib"] / m["floor_ws_rss_kib"]))
         ru = m.get("rollup_10_clients_kib") or {}
         if "Private" in ru:
             print("  with 10 clients: %s private (%s anonymous), %s proportional (Pss); the rest "
@@ -708,6 +738,7 @@ def report(res, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--daemon", default="build/spinewatchd")
+    ap.add_argument("--bench-dir", help="where floor_ws is (default: bench/ beside the daemon)")
     ap.add_argument("--smoke", action="store_true", help="small sizes, a few seconds in all")
     ap.add_argument("--only", action="append", choices=sorted(SCENARIOS))
     ap.add_argument("--window", type=float, help="counting window, s (30; smoke 1.5)")
@@ -727,6 +758,8 @@ def main():
     ap.add_argument("--keep-trace", metavar="FILE", help="copy strace's output there")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    args.bench_dir = args.bench_dir or os.path.join(os.path.dirname(
+        os.path.abspath(args.daemon)), "bench")
     sm = args.smoke
     for name, full, small in (("window", 30.0, 1.5), ("strace_window", 65.0, 1.0),
                               ("clients", 10, 2), ("settle", 3.0, 0.5), ("startups", 5, 1),
