@@ -469,8 +469,6 @@ static void unlink_client(struct feed *f, struct pss *pss)
 	pss->prev = pss->next = NULL;
 }
 
-/* A client due a frame has write_timeout_s to take it, and as long again for
- * each one after; one with nothing due has no timer (no idle wake-ups). */
 /*
  * Clients' buffers are heap memory that the C library keeps once they are
  * freed (it returns only the top of the heap). When many clients have left -
@@ -498,6 +496,8 @@ static void arm_trim(struct feed *f)
 	lws_sul_schedule(f->ctx, 0, &f->trim_timer, trim_fire, FEED_TRIM_DELAY_US);
 }
 
+/* A client due a frame has write_timeout_s to take it, and as long again for
+ * each one after; one with nothing due has no timer (no idle wake-ups). */
 static void write_timed_out(lws_sorted_usec_list_t *sul)
 {
 	struct pss *pss = lws_container_of(sul, struct pss, write_timer);
