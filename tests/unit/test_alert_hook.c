@@ -43,6 +43,7 @@ struct tfx {
 	struct alert_hook_result done[MAX_DONE];
 	size_t n_done;
 	int fds_before;
+	bool expired;   /* the wait's guard fired */
 };
 
 static int count_fds(void)
@@ -115,18 +116,21 @@ static int teardown(void **state)
 
 static void guard_fire(struct loop_timer *lt)
 {
-	*(bool *)lt->user = true;
+	struct tfx *t = lt->user;
+
+	t->expired = true;
+	lws_cancel_service(t->ctx);   /* lws_service() polls on after a timer; this ends it */
 }
 
 /* Run the loop until n runs are done or WAIT_MS passed. */
 static void wait_done(struct tfx *t, size_t n)
 {
 	struct loop_timer guard;
-	bool expired = false;
 
-	loop_timer_init(&guard, t->loop, guard_fire, &expired);
+	t->expired = false;
+	loop_timer_init(&guard, t->loop, guard_fire, t);
 	loop_timer_start(&guard, WAIT_MS);
-	while (t->n_done < n && !expired)
+	while (t->n_done < n && !t->expired)
 		assert_true(lws_service(t->ctx, 0) >= 0);
 	loop_timer_cancel(&guard);
 	assert_int_equal(t->n_done, n);
