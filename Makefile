@@ -315,7 +315,7 @@ FUZZ_SRC_config        := daemon/config.c daemon/access.c daemon/alerts.c daemon
 	daemon/mqtt_config.c protocol/mqtt_topics.c protocol/thingy52_sound.c
 FUZZ_SRC_http_query    := $(FUZZ_SRC_config) daemon/http_api.c daemon/alert_center.c \
 	daemon/alert_hook.c daemon/audio_cracks.c daemon/calibration.c daemon/feed.c daemon/gate.c \
-	daemon/history.c daemon/metrics.c daemon/mqtt.c \
+	daemon/history.c daemon/metrics.c daemon/mqtt.c daemon/resolver.c \
 	daemon/ring.c daemon/sensors.c daemon/stats.c daemon/stats_keeper.c daemon/store.c \
 	protocol/feed_json.c protocol/spine_profile.c
 FUZZ_LIBS_access        :=
