@@ -250,13 +250,21 @@ async def t_events(env):
         check(not any(m[2].endswith('/event/crack') for m in msgs if m[0]),
               'events are not retained')
 
-        # Home Assistant discovery: every entity of the sound sensor, valid and complete
-        disc = {}
-        for m in msgs:
-            mt = re.fullmatch(rf'homeassistant/(sensor|binary_sensor)/spinewatch_'
-                              rf'{re.escape(hub_name())}_{SOUND_NODE}_([a-z_]+)/config', m[2])
-            if mt and m[0]:
-                disc[mt.group(2)] = (mt.group(1), json.loads(m[3]))
+        # Home Assistant discovery: every entity of the sound sensor, valid and complete (the
+        # broker sends the retained configs after those of spinewatch/#: wait for them)
+        def discovery(ms):
+            disc = {}
+            for m in ms:
+                mt = re.fullmatch(rf'homeassistant/(sensor|binary_sensor)/spinewatch_'
+                                  rf'{re.escape(hub_name())}_{SOUND_NODE}_([a-z_]+)/config', m[2])
+                if mt and m[0]:
+                    disc[mt.group(2)] = (mt.group(1), json.loads(m[3]))
+            return disc
+        try:
+            await late.wait(lambda ms: set(discovery(ms)) >= ENTITIES, 10, 'every discovery config')
+        except TestFailure:
+            pass   # the check below says which are missing
+        disc = discovery(late.messages())
         check(set(disc) == ENTITIES, f'discovery entities: {sorted(disc)}')
         uids = set()
         for entity, (component, cfg) in disc.items():
