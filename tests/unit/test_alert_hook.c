@@ -29,35 +29,20 @@
 #include "alert_hook.h"
 #include "log.h"
 #include "loop.h"
+#include "loop_fixture.h"
 
 #define WAIT_MS 15000   /* upper bound for any wait; normally far shorter */
 #define MAX_DONE 32
 
 struct tfx {
-	struct lws_context *ctx;
-	struct lws_vhost *vh;
-	struct lws_protocols protocols[2];
-	struct loop *loop;
+	struct loop_fixture lf;   /* lws context, vhost and the loop */
 	struct alert_hook *h;
 	char dir[64];
 	struct alert_hook_result done[MAX_DONE];
 	size_t n_done;
+	size_t want_done;   /* wait_done()'s n */
 	int fds_before;
-	bool expired;   /* the wait's guard fired */
 };
-
-static int count_fds(void)
-{
-	char path[64];
-	int fd, n = 0;
-
-	for (fd = 0; fd < 1024; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if (access(path, F_OK) == 0)
-			n++;
-	}
-	return n;
-}
 
 static void on_done(const struct alert_hook_result *r, void *user)
 {
@@ -70,28 +55,12 @@ static void on_done(const struct alert_hook_result *r, void *user)
 static int setup(void **state)
 {
 	static struct tfx t;
-	struct lws_context_creation_info info;
 
 	memset(&t, 0, sizeof(t));
-	t.fds_before = count_fds();
-	log_init(LOG_INFO);
-	lws_set_log_level(LLL_ERR, NULL);
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	t.ctx = lws_create_context(&info);
-	assert_non_null(t.ctx);
-	t.protocols[0] = loop_protocol;
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.vhost_name = "test";
-	info.protocols = t.protocols;
-	t.vh = lws_create_vhost(t.ctx, &info);
-	assert_non_null(t.vh);
-	t.loop = loop_new(t.ctx, t.vh);
-	assert_non_null(t.loop);
+	t.fds_before = loop_fixture_count_fds();
+	assert_int_equal(loop_fixture_open(&t.lf), 0);
 	/* as the daemon: SIGTERM blocked (signalfd), SIGPIPE ignored */
-	assert_int_equal(loop_watch_signals(t.loop), 0);
+	assert_int_equal(loop_watch_signals(t.lf.loop), 0);
 	strcpy(t.dir, "/tmp/sw-hook-XXXXXX");
 	assert_non_null(mkdtemp(t.dir));
 	*state = &t;
@@ -105,34 +74,26 @@ static int teardown(void **state)
 
 	alert_hook_free(t->h);
 	t->h = NULL;
-	loop_free(t->loop);
-	lws_context_destroy(t->ctx);
+	loop_fixture_close(&t->lf);
 	/* every pipe, pidfd and adopted fd closed */
-	assert_int_equal(count_fds(), t->fds_before);
+	assert_int_equal(loop_fixture_count_fds(), t->fds_before);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
 	assert_int_equal(system(cmd), 0);
 	return 0;
 }
 
-static void guard_fire(struct loop_timer *lt)
+static bool all_done(void *arg)
 {
-	struct tfx *t = lt->user;
+	struct tfx *t = arg;
 
-	t->expired = true;
-	lws_cancel_service(t->ctx);   /* lws_service() polls on after a timer; this ends it */
+	return t->n_done >= t->want_done;
 }
 
 /* Run the loop until n runs are done or WAIT_MS passed. */
 static void wait_done(struct tfx *t, size_t n)
 {
-	struct loop_timer guard;
-
-	t->expired = false;
-	loop_timer_init(&guard, t->loop, guard_fire, t);
-	loop_timer_start(&guard, WAIT_MS);
-	while (t->n_done < n && !t->expired)
-		assert_true(lws_service(t->ctx, 0) >= 0);
-	loop_timer_cancel(&guard);
+	t->want_done = n;
+	loop_fixture_run(&t->lf, WAIT_MS, all_done, t);
 	assert_int_equal(t->n_done, n);
 }
 
@@ -150,7 +111,7 @@ static void hook_start(struct tfx *t, const char *const *argv, int64_t timeout_m
 	if (max)
 		c.max_children = max;
 	assert_null(alert_hook_config_check(&c));
-	t->h = alert_hook_new(t->loop, &c);
+	t->h = alert_hook_new(t->lf.loop, &c);
 	assert_non_null(t->h);
 	alert_hook_on_done(t->h, on_done, t);
 }

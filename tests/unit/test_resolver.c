@@ -17,58 +17,27 @@
 
 #include "log.h"
 #include "loop.h"
+#include "loop_fixture.h"
 #include "resolver.h"
 
 #define WAIT_MS 20000   /* upper bound: two DNS tries of 2 s per server, and more */
 
 struct tfx {
-	struct lws_context *ctx;
-	struct lws_vhost *vh;
-	struct lws_protocols protocols[2];
-	struct loop *loop;
+	struct loop_fixture lf;   /* lws context, vhost and the loop */
 	int fds_before;
 	int answers;
-	bool ok, expired;
+	bool ok;
 	char why[160];
 };
-
-static int count_fds(void)
-{
-	char path[64];
-	int fd, n = 0;
-
-	for (fd = 0; fd < 1024; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		if (access(path, F_OK) == 0)
-			n++;
-	}
-	return n;
-}
 
 static int setup(void **state)
 {
 	static struct tfx t;
-	struct lws_context_creation_info info;
 
 	memset(&t, 0, sizeof(t));
-	t.fds_before = count_fds();
-	log_init(LOG_INFO);
-	lws_set_log_level(LLL_ERR, NULL);
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	t.ctx = lws_create_context(&info);
-	assert_non_null(t.ctx);
-	t.protocols[0] = loop_protocol;
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.vhost_name = "test";
-	info.protocols = t.protocols;
-	t.vh = lws_create_vhost(t.ctx, &info);
-	assert_non_null(t.vh);
-	t.loop = loop_new(t.ctx, t.vh);
-	assert_non_null(t.loop);
-	assert_int_equal(loop_watch_signals(t.loop), 0);   /* as the daemon */
+	t.fds_before = loop_fixture_count_fds();
+	assert_int_equal(loop_fixture_open(&t.lf), 0);
+	assert_int_equal(loop_watch_signals(t.lf.loop), 0);   /* as the daemon */
 	*state = &t;
 	return 0;
 }
@@ -77,9 +46,9 @@ static int teardown(void **state)
 {
 	struct tfx *t = *state;
 
-	loop_free(t->loop);
-	lws_context_destroy(t->ctx);
-	assert_int_equal(count_fds(), t->fds_before);   /* every DNS socket and dup closed */
+	loop_fixture_close(&t->lf);
+	/* every DNS socket and dup closed */
+	assert_int_equal(loop_fixture_count_fds(), t->fds_before);
 	return 0;
 }
 
@@ -92,25 +61,15 @@ static void answered(void *user, bool ok, const char *why)
 	snprintf(t->why, sizeof(t->why), "%s", why);
 }
 
-static void guard_fire(struct loop_timer *lt)
+static bool has_answer(void *arg)
 {
-	struct tfx *t = lt->user;
-
-	t->expired = true;
-	lws_cancel_service(t->ctx);   /* lws_service() polls on after a timer; this ends it */
+	return ((struct tfx *)arg)->answers > 0;
 }
 
 /* Run the loop until an answer came, or for ms when none is expected. */
 static void run_loop(struct tfx *t, int64_t ms, bool until_answer)
 {
-	struct loop_timer guard;
-
-	t->expired = false;
-	loop_timer_init(&guard, t->loop, guard_fire, t);
-	loop_timer_start(&guard, ms);
-	while (!t->expired && !(until_answer && t->answers))
-		assert_true(lws_service(t->ctx, 0) >= 0);
-	loop_timer_cancel(&guard);
+	loop_fixture_run(&t->lf, ms, until_answer ? has_answer : NULL, t);
 }
 
 static void test_address_literals(void **state)
@@ -130,7 +89,7 @@ static void test_address_literals(void **state)
 static void test_hosts_file_name(void **state)
 {
 	struct tfx *t = *state;
-	struct resolver *r = resolver_new(t->loop);
+	struct resolver *r = resolver_new(t->lf.loop);
 
 	assert_non_null(r);
 	t->answers = 0;
@@ -150,7 +109,7 @@ static void test_hosts_file_name(void **state)
 static void test_name_that_does_not_resolve(void **state)
 {
 	struct tfx *t = *state;
-	struct resolver *r = resolver_new(t->loop);
+	struct resolver *r = resolver_new(t->lf.loop);
 
 	assert_non_null(r);
 	t->answers = 0;
@@ -169,7 +128,7 @@ static void test_name_that_does_not_resolve(void **state)
 static void test_cancel_and_free(void **state)
 {
 	struct tfx *t = *state;
-	struct resolver *r = resolver_new(t->loop);
+	struct resolver *r = resolver_new(t->lf.loop);
 
 	assert_non_null(r);
 	t->answers = 0;
