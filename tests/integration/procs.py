@@ -50,6 +50,19 @@ def stop_process(proc, timeout=10.0):
     return proc.returncode
 
 
+def listening(proc, port, tail=lambda: ''):
+    """True once something accepts on 127.0.0.1:port, False while not yet; raises if proc has
+    exited meanwhile (with tail(), e.g. the end of its stderr, in the message)."""
+    if proc.poll() is not None:
+        raise TestFailure(f'spinewatchd exited with status {proc.returncode} at start-up'
+                          + (f'; stderr:\n{tail()}' if tail() else ''))
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -138,14 +151,7 @@ class Daemon:
             raise
 
     def _listening(self):
-        if self.proc.poll() is not None:
-            raise TestFailure(f'spinewatchd exited with status {self.proc.returncode} at '
-                              f'start-up; stderr:\n{self.stderr_tail()}')
-        try:
-            with socket.create_connection(('127.0.0.1', self.port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return listening(self.proc, self.port, self.stderr_tail)
 
     def alive(self):
         return self.proc.poll() is None

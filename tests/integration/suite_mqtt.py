@@ -16,7 +16,7 @@ import subprocess
 import time
 
 from feed import Feed
-from procs import TestFailure, check, free_port, stop_process, wait_until
+from procs import TestFailure, check, free_port, listening, stop_process, wait_until
 from suite import test
 from suite_http import metric, request, scrape
 from suite_schema import Schemas, violations
@@ -553,15 +553,8 @@ async def t_dns_black_hole(env):
         err.seek(0)
         return err.read().decode('utf-8', 'replace')
     try:
-        def listening():
-            if proc.poll() is not None:
-                raise TestFailure(f'the daemon exited with {proc.returncode}: {log()[-2000:]}')
-            try:
-                with socket.create_connection(('127.0.0.1', port), timeout=1):
-                    return True
-            except OSError:
-                return False
-        wait_until(listening, 15, 'the daemon in its own namespace to listen')
+        wait_until(lambda: listening(proc, port, lambda: log()[-2000:]), 15,
+                   'the daemon in its own namespace to listen')
         # the lookup is on: a blocking one would hold the loop 5 s x 2 tries; the daemon keeps
         # answering throughout (each request on a fresh connection, 3 s allowed)
         black_hole.settimeout(10)

@@ -5,12 +5,11 @@ suite.TESTS like suite.py's tests."""
 import os
 import resource
 import signal
-import socket
 import subprocess
 
 from feed import Feed, hello
 import procs
-from procs import TestFailure, check, free_port, stop_process, wait_until
+from procs import TestFailure, check, free_port, listening, stop_process, wait_until
 from suite import poll, test
 
 
@@ -133,15 +132,6 @@ async def t_open_file_limit(env):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
         return proc, port, err
-
-    def listening(proc, port):
-        if proc.poll() is not None:
-            raise TestFailure(f'spinewatchd exited with status {proc.returncode} at start')
-        try:
-            with socket.create_connection(('127.0.0.1', port), timeout=1):
-                return True
-        except OSError:
-            return False
 
     for max_clients, limits, want, warns in ((1000, (1024, 4096), 2256, False),
                                               (5000, (1024, 4096), 4096, True)):
