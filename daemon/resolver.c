@@ -62,10 +62,10 @@ static void on_socket(struct loop_fd *f, int fd, unsigned events, void *user)
 	struct resolver *r = s->r;
 	ares_socket_t theirs = s->fd;
 
+	(void)f;
 	(void)fd;
 	if (events & LOOP_FD_HUP)
 		s->watch = NULL;   /* the loop has closed our dup; c-ares finds out reading */
-	(void)f;
 	ares_process_fd(r->channel, events & (LOOP_FD_IN | LOOP_FD_HUP) ? theirs : ARES_SOCKET_BAD,
 			events & LOOP_FD_OUT ? theirs : ARES_SOCKET_BAD);
 	arm_timer(r);
